@@ -1,0 +1,404 @@
+// Package scm reads git repositories for rida: bare mirrors kept on disk and
+// fetched incrementally, ref resolution, files at a commit, changed paths
+// between commits, and remote ref listing. It wraps go-git and serialises all
+// access to one mirror, because go-git repositories are not safe for
+// concurrent use.
+package scm
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/storage/memory"
+)
+
+// ErrNotFound is returned (wrapped) when a ref, commit or file does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ZeroHash is the all-zero object id forges send for "no commit" (branch
+// creation or deletion).
+const ZeroHash = "0000000000000000000000000000000000000000"
+
+var (
+	fullHash   = regexp.MustCompile(`^[0-9a-f]{40}$`)
+	unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]`)
+)
+
+// IsHash reports whether s is a full 40-hex SHA-1 commit id.
+func IsHash(s string) bool { return fullHash.MatchString(s) }
+
+// Options configures Mirrors.
+type Options struct {
+	// Dir holds one bare mirror per repository URL. Required.
+	Dir string
+	// Logger receives fetch events. Default: slog.Default().
+	Logger *slog.Logger
+	// RepackAfter repacks a mirror once it holds more than this many pack
+	// files, since every go-git fetch adds one and lookups slow down as
+	// they pile up. Default 50 (git's gc.autoPackLimit).
+	RepackAfter int
+}
+
+// Mirrors keeps bare mirrors of remote repositories under one directory.
+// It is safe for concurrent use; operations on the same URL are serialised.
+type Mirrors struct {
+	opts  Options
+	mu    sync.Mutex
+	locks map[string]*sync.Mutex
+}
+
+// NewMirrors returns a Mirrors rooted at opts.Dir, creating it if needed.
+func NewMirrors(opts Options) (*Mirrors, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("scm: Options.Dir is required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.RepackAfter <= 0 {
+		opts.RepackAfter = 50
+	}
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("scm: create mirror dir: %w", err)
+	}
+	return &Mirrors{opts: opts, locks: map[string]*sync.Mutex{}}, nil
+}
+
+// NormalizeURL turns a plain local path into a file:// URL and leaves other
+// URLs as they are, so one repository has one mirror whatever form names it.
+func NormalizeURL(raw string) (string, error) {
+	if raw == "" {
+		return "", errors.New("scm: empty repository URL")
+	}
+	if strings.HasPrefix(raw, "/") {
+		return "file://" + filepath.Clean(raw), nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("scm: repository URL %q: %w", Redact(raw), err)
+	}
+	switch u.Scheme {
+	case "file", "http", "https", "ssh", "git":
+		return raw, nil
+	case "":
+		abs, err := filepath.Abs(raw)
+		if err != nil {
+			return "", fmt.Errorf("scm: repository path %q: %w", raw, err)
+		}
+		return "file://" + abs, nil
+	default:
+		return "", fmt.Errorf("scm: repository URL %q: unsupported scheme %q", Redact(raw), u.Scheme)
+	}
+}
+
+// Redact removes a password or token from a URL so it can be logged.
+func Redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	u.User = url.User(u.User.Username())
+	return u.String()
+}
+
+func (m *Mirrors) lock(key string) func() {
+	m.mu.Lock()
+	l, ok := m.locks[key]
+	if !ok {
+		l = &sync.Mutex{}
+		m.locks[key] = l
+	}
+	m.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+func (m *Mirrors) dirFor(u string) string {
+	sum := sha256.Sum256([]byte(u))
+	base := filepath.Base(strings.TrimSuffix(strings.TrimRight(u, "/"), ".git"))
+	base = unsafeName.ReplaceAllString(base, "_")
+	return filepath.Join(m.opts.Dir, base+"-"+hex.EncodeToString(sum[:6])+".git")
+}
+
+// Repo is a fetched bare mirror. Its methods are safe for concurrent use.
+type Repo struct {
+	URL  string
+	Dir  string
+	repo *git.Repository
+	mu   sync.Mutex
+}
+
+// Fetch brings the mirror of rawURL up to date (cloning it the first time)
+// and returns it. All branches and tags are mirrored as refs/heads/* and
+// refs/tags/*, so a forced push moves the local ref too.
+func (m *Mirrors) Fetch(ctx context.Context, rawURL string) (*Repo, error) {
+	u, err := NormalizeURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	unlock := m.lock(u)
+	defer unlock()
+	dir := m.dirFor(u)
+	start := time.Now()
+	r, err := git.PlainOpen(dir)
+	switch {
+	case errors.Is(err, git.ErrRepositoryNotExists):
+		r, err = git.PlainCloneContext(ctx, dir, true, &git.CloneOptions{URL: u, Mirror: true, Tags: git.NoTags})
+		if err != nil {
+			_ = os.RemoveAll(dir)
+			return nil, fmt.Errorf("scm: clone %s: %w", Redact(u), err)
+		}
+		m.opts.Logger.Debug("scm: cloned mirror", "url", Redact(u), "took", time.Since(start))
+	case err != nil:
+		return nil, fmt.Errorf("scm: open mirror of %s: %w", Redact(u), err)
+	default:
+		err = r.FetchContext(ctx, &git.FetchOptions{
+			RefSpecs: []config.RefSpec{"+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"},
+			Force:    true, Prune: true, Tags: git.NoTags,
+		})
+		if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+			return nil, fmt.Errorf("scm: fetch %s: %w", Redact(u), err)
+		}
+		m.opts.Logger.Debug("scm: fetched mirror", "url", Redact(u), "took", time.Since(start))
+		m.maybeRepack(r, dir)
+	}
+	return &Repo{URL: u, Dir: dir, repo: r}, nil
+}
+
+func (m *Mirrors) maybeRepack(r *git.Repository, dir string) {
+	packs, _ := filepath.Glob(filepath.Join(dir, "objects", "pack", "*.pack"))
+	if len(packs) <= m.opts.RepackAfter {
+		return
+	}
+	if err := r.RepackObjects(&git.RepackConfig{}); err != nil {
+		m.opts.Logger.Warn("scm: repack failed", "dir", dir, "err", err)
+	}
+}
+
+// Open opens a repository on disk directly (a working tree or a bare
+// repository), without mirroring it.
+func Open(path string) (*Repo, error) {
+	r, err := git.PlainOpenWithOptions(path, &git.PlainOpenOptions{DetectDotGit: true})
+	if err != nil {
+		return nil, fmt.Errorf("scm: open %s: %w", path, err)
+	}
+	return &Repo{URL: "file://" + path, Dir: path, repo: r}, nil
+}
+
+// Resolve turns a branch name, tag name, full ref name or commit hash into
+// the full hash of a commit (annotated tags are peeled).
+func (r *Repo) Resolve(ref string) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.resolve(ref)
+}
+
+func (r *Repo) resolve(ref string) (string, error) {
+	if ref == "" {
+		ref = "HEAD"
+	}
+	candidates := []string{ref}
+	if !strings.HasPrefix(ref, "refs/") && ref != "HEAD" && !IsHash(ref) {
+		candidates = []string{"refs/heads/" + ref, "refs/tags/" + ref, "refs/remotes/origin/" + ref}
+	}
+	for _, c := range candidates {
+		h, err := r.repo.ResolveRevision(plumbing.Revision(c))
+		if err == nil {
+			if _, err := r.repo.CommitObject(*h); err != nil {
+				return "", fmt.Errorf("scm: %s: ref %q: %w", Redact(r.URL), ref, ErrNotFound)
+			}
+			return h.String(), nil
+		}
+	}
+	return "", fmt.Errorf("scm: %s: ref %q: %w", Redact(r.URL), ref, ErrNotFound)
+}
+
+// DefaultBranch returns the branch the repository's HEAD names (for a
+// mirror: the remote's default branch).
+func (r *Repo) DefaultBranch() (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ref, err := r.repo.Storer.Reference(plumbing.HEAD)
+	if err != nil {
+		return "", fmt.Errorf("scm: %s: HEAD: %w", Redact(r.URL), err)
+	}
+	if ref.Type() != plumbing.SymbolicReference || !ref.Target().IsBranch() {
+		return "", fmt.Errorf("scm: %s: HEAD does not name a branch", Redact(r.URL))
+	}
+	return ref.Target().Short(), nil
+}
+
+// Commit is what rida needs to know about one commit.
+type Commit struct {
+	Hash    string
+	Time    time.Time // committer time, UTC
+	Message string
+}
+
+// Commit returns the commit a ref resolves to.
+func (r *Repo) Commit(ref string) (Commit, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	h, err := r.resolve(ref)
+	if err != nil {
+		return Commit{}, err
+	}
+	c, err := r.repo.CommitObject(plumbing.NewHash(h))
+	if err != nil {
+		return Commit{}, fmt.Errorf("scm: %s: commit %s: %w", Redact(r.URL), h, err)
+	}
+	return Commit{Hash: h, Time: c.Committer.When.UTC(), Message: c.Message}, nil
+}
+
+// ReadFile returns the content of path at commit (a hash or ref). A file
+// larger than limit bytes is refused (limit <= 0 means no limit).
+func (r *Repo) ReadFile(commit, path string, limit int64) ([]byte, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	h, err := r.resolve(commit)
+	if err != nil {
+		return nil, err
+	}
+	c, err := r.repo.CommitObject(plumbing.NewHash(h))
+	if err != nil {
+		return nil, fmt.Errorf("scm: %s: commit %s: %w", Redact(r.URL), h, err)
+	}
+	f, err := c.File(path)
+	if errors.Is(err, object.ErrFileNotFound) {
+		return nil, fmt.Errorf("scm: %s: %s at %.12s: %w", Redact(r.URL), path, h, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("scm: %s: %s at %.12s: %w", Redact(r.URL), path, h, err)
+	}
+	if limit > 0 && f.Size > limit {
+		return nil, fmt.Errorf("scm: %s: %s at %.12s is %d bytes, over the %d byte limit", Redact(r.URL), path, h, f.Size, limit)
+	}
+	rd, err := f.Reader()
+	if err != nil {
+		return nil, fmt.Errorf("scm: %s: read %s: %w", Redact(r.URL), path, err)
+	}
+	defer rd.Close()
+	return io.ReadAll(rd)
+}
+
+// ChangedPaths lists the paths that differ between the trees of two commits
+// (both sides of a rename count; no rename detection, so no blob reads).
+// An empty from means "everything in to changed".
+func (r *Repo) ChangedPaths(ctx context.Context, from, to string) ([]string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	tt, err := r.tree(to)
+	if err != nil {
+		return nil, err
+	}
+	var ft *object.Tree
+	if from != "" && from != ZeroHash {
+		if ft, err = r.tree(from); err != nil {
+			return nil, err
+		}
+	}
+	changes, err := object.DiffTreeWithOptions(ctx, ft, tt, nil)
+	if err != nil {
+		return nil, fmt.Errorf("scm: %s: diff %.12s..%.12s: %w", Redact(r.URL), from, to, err)
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, ch := range changes {
+		for _, n := range []string{ch.From.Name, ch.To.Name} {
+			if n != "" && !seen[n] {
+				seen[n] = true
+				out = append(out, n)
+			}
+		}
+	}
+	return out, nil
+}
+
+func (r *Repo) tree(ref string) (*object.Tree, error) {
+	h, err := r.resolve(ref)
+	if err != nil {
+		return nil, err
+	}
+	c, err := r.repo.CommitObject(plumbing.NewHash(h))
+	if err != nil {
+		return nil, fmt.Errorf("scm: %s: commit %s: %w", Redact(r.URL), h, err)
+	}
+	t, err := c.Tree()
+	if err != nil {
+		return nil, fmt.Errorf("scm: %s: tree of %s: %w", Redact(r.URL), h, err)
+	}
+	return t, nil
+}
+
+// ListRemoteRefs lists the refs a remote advertises (ls-remote), as full ref
+// name → commit hash, without cloning.
+func ListRemoteRefs(ctx context.Context, rawURL string) (map[string]string, error) {
+	u, err := NormalizeURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	rem := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{u}})
+	refs, err := rem.ListContext(ctx, &git.ListOptions{PeelingOption: git.AppendPeeled})
+	if err != nil {
+		return nil, fmt.Errorf("scm: ls-remote %s: %w", Redact(u), err)
+	}
+	out := make(map[string]string, len(refs))
+	for _, ref := range refs {
+		if ref.Type() != plumbing.HashReference {
+			continue
+		}
+		out[ref.Name().String()] = ref.Hash().String()
+	}
+	// An annotated tag's peeled entry names the commit; prefer it.
+	for name, h := range out {
+		if strings.HasSuffix(name, "^{}") {
+			out[strings.TrimSuffix(name, "^{}")] = h
+			delete(out, name)
+		}
+	}
+	return out, nil
+}
+
+// Resolver resolves component refs for modulemd enrichment. Branches and
+// tags are looked up with ls-remote; a commit hash is checked to exist by
+// fetching the repository's mirror.
+type Resolver struct {
+	Mirrors *Mirrors
+}
+
+// ResolveRef returns the full commit hash ref names in repository.
+func (s Resolver) ResolveRef(ctx context.Context, repository, ref string) (string, error) {
+	if IsHash(ref) {
+		repo, err := s.Mirrors.Fetch(ctx, repository)
+		if err != nil {
+			return "", err
+		}
+		return repo.Resolve(ref)
+	}
+	refs, err := ListRemoteRefs(ctx, repository)
+	if err != nil {
+		return "", err
+	}
+	for _, name := range []string{ref, "refs/heads/" + ref, "refs/tags/" + ref} {
+		if h, ok := refs[name]; ok {
+			return h, nil
+		}
+	}
+	return "", fmt.Errorf("scm: %s: ref %q: %w", Redact(repository), ref, ErrNotFound)
+}

@@ -1,0 +1,40 @@
+package runner
+
+import (
+	"fmt"
+	"strings"
+)
+
+// BuildFailure means the module did not build because one or more of its
+// components did not build: a packaging problem, reported as "failure".
+type BuildFailure struct {
+	// Components lists the keys of the failed components, in build order.
+	Components []string
+	// Details holds each failed component's own reason.
+	Details []string
+}
+
+// Error returns MBS's wording, "Component(s) a, b failed to build.", followed
+// by each component's reason so the log path is right there.
+func (e *BuildFailure) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Component(s) %s failed to build.", strings.Join(e.Components, ", "))
+	for _, d := range e.Details {
+		b.WriteString(" ")
+		b.WriteString(d)
+	}
+	return b.String()
+}
+
+// InfraError means the build could not be carried out (backend unreachable,
+// disk full, a tool missing): reported as "error", and worth retrying.
+type InfraError struct {
+	Op  string
+	Err error
+}
+
+// Error implements error.
+func (e *InfraError) Error() string { return "infrastructure error: " + e.Op + ": " + e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *InfraError) Unwrap() error { return e.Err }

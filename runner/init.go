@@ -1,0 +1,118 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rida-build/rida/modulemd"
+)
+
+// ModuleSource is a module's modulemd file as found in its repository at one
+// commit.
+type ModuleSource struct {
+	// Name is the module name (the repository's name); Branch is the branch
+	// the commit was taken from, which becomes the stream.
+	Name   string
+	Branch string
+	// Commit is the module repository's full commit hash; CommitTime its
+	// committer time, which becomes the version.
+	Commit     string
+	CommitTime time.Time
+	// ScmURL is "<repository URL>?#<commit>", as MBS records it.
+	ScmURL string
+	// Modulemd holds the file's bytes.
+	Modulemd []byte
+}
+
+// InitOptions configures Init.
+type InitOptions struct {
+	// Resolver resolves component refs to commits. Required.
+	Resolver modulemd.RefResolver
+	// DefaultRepository is prepended to a component's package name when it
+	// names no repository, like MBS's rpms_default_repository.
+	DefaultRepository string
+	// Platform is the platform stream used when the module buildrequires
+	// none (and for the version prefix). Default "el9".
+	Platform string
+	// Marking is the dist tag marking. Default: the platform stream.
+	Marking string
+	// ID is the build id, the <index> of the dist tag.
+	ID int64
+}
+
+// InvalidModuleError means the module cannot be built as submitted: its
+// modulemd does not parse or validate, or a component ref does not exist.
+// It is a build failure, not an infrastructure error.
+type InvalidModuleError struct {
+	Module string
+	Err    error
+}
+
+// Error implements error.
+func (e *InvalidModuleError) Error() string { return e.Module + ": " + e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *InvalidModuleError) Unwrap() error { return e.Err }
+
+// errRefNotFound stands in for Init's notFound argument when the caller has
+// no sentinel, so every resolution error counts as infrastructure trouble.
+var errRefNotFound = errors.New("ref not found")
+
+// Init is the init phase of a module build: parse the modulemd, validate it,
+// enrich it (stream from the branch, version from the commit time, context,
+// component refs resolved to commits) and plan its batches. A packager v3
+// file gives one Build per configuration. notFound is the sentinel the
+// resolver wraps for a missing ref (scm.ErrNotFound); such an error, like a
+// parse or validation error, is returned as an *InvalidModuleError, and any
+// other resolution error as an *InfraError.
+func Init(ctx context.Context, src ModuleSource, notFound error, opts InitOptions) ([]*Build, error) {
+	if opts.Resolver == nil {
+		return nil, errors.New("runner: init: InitOptions.Resolver is required")
+	}
+	if opts.Platform == "" {
+		opts.Platform = "el9"
+	}
+	if opts.Marking == "" {
+		opts.Marking = opts.Platform
+	}
+	if notFound == nil {
+		notFound = errRefNotFound
+	}
+	label := src.Name + ":" + src.Branch
+	streams, err := modulemd.Parse(src.Modulemd)
+	if err != nil {
+		return nil, &InvalidModuleError{Module: label, Err: err}
+	}
+	var builds []*Build
+	for _, s := range streams {
+		if err := s.Validate(); err != nil {
+			return nil, &InvalidModuleError{Module: label, Err: err}
+		}
+		err := modulemd.Enrich(ctx, s, modulemd.EnrichOptions{
+			Name: src.Name, Branch: src.Branch, ModuleCommit: src.Commit, CommitTime: src.CommitTime,
+			ScmURL: src.ScmURL, Platform: opts.Platform, DefaultRepository: opts.DefaultRepository,
+			Resolver: opts.Resolver,
+		})
+		if err != nil {
+			if errors.Is(err, notFound) {
+				return nil, &InvalidModuleError{Module: label, Err: err}
+			}
+			var ve *modulemd.ValidationError
+			if errors.As(err, &ve) {
+				return nil, &InvalidModuleError{Module: label, Err: err}
+			}
+			return nil, &InfraError{Op: "init " + label, Err: err}
+		}
+		b, err := Plan(s, PlanOptions{ID: opts.ID, Marking: opts.Marking})
+		if err != nil {
+			return nil, &InvalidModuleError{Module: label, Err: err}
+		}
+		builds = append(builds, b)
+	}
+	if len(builds) == 0 {
+		return nil, &InvalidModuleError{Module: label, Err: fmt.Errorf("modulemd holds no module stream")}
+	}
+	return builds, nil
+}

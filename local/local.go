@@ -1,0 +1,353 @@
+// Package local is rida's local build backend: it builds a module's
+// components with rpmbuild on this machine, batch after batch, and publishes
+// the result as a yum repository with modules.yaml.
+//
+// Layout of one build, under Options.WorkDir:
+//
+//	<name>-<stream>-<version>-<context>-<id>/
+//	  repo/                  the yum repository: RPMs, SRPMs, repodata/, modules.yaml
+//	  logs/<key>.log         stdout+stderr of every command run for a component
+//	  work/<key>/            checkout (src/), rpmbuild _topdir (rpmbuild/), tmp/
+//	  rpmdb/                 the build's rpm database: the "build root"
+//	  macros.zz-modules      the module macros (%dist, %_module_*), see buildmacros
+//	  home/                  HOME of rpmbuild, so ~/.rpmmacros of the host never applies
+//
+// The build root is an rpm database, not a chroot: after each batch the
+// backend installs the batch's binary RPMs into rpmdb/ with
+// "rpm -i --justdb", and every rpmbuild runs with _dbpath pointing there. So
+// a component's BuildRequires are satisfied exactly by what earlier batches
+// of the same module built (the host's own rpm database is never consulted),
+// and a BuildRequires on anything else fails the component. Package files
+// are not unpacked, so %build cannot use files of earlier batches; this
+// backend suits noarch packages and demos, not a full distribution rebuild.
+//
+// Batch 1 (runner.MacrosComponent) builds the module-build-macros package
+// from buildmacros; afterwards its macros file is loaded (rpmbuild --load)
+// into every component build, as the installed package would be in MBS's
+// Koji build root.
+package local
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rida-build/rida/runner"
+)
+
+// Sandbox modes (Options.Sandbox).
+const (
+	// SandboxAuto runs rpmbuild under bubblewrap without network if bwrap
+	// works on this machine (probed once in New), else runs it directly
+	// and logs why.
+	SandboxAuto = "auto"
+	// SandboxOn requires bubblewrap; New fails if it cannot run.
+	SandboxOn = "on"
+	// SandboxOff runs rpmbuild directly.
+	SandboxOff = "off"
+)
+
+// Failure policies (Options.OnFailure).
+const (
+	// FinishBatch lets the other components of a batch build to the end
+	// when one fails, as MBS does; the module fails once the batch drains.
+	FinishBatch = "finish-batch"
+	// CancelBatch kills the batch's other running builds when one fails and
+	// does not start the remaining ones; they are reported canceled.
+	CancelBatch = "cancel-batch"
+)
+
+// Options configures a Backend.
+type Options struct {
+	// WorkDir holds one directory per module build. Required; created if
+	// missing.
+	WorkDir string
+	// Parallel is how many components of a batch build at once. Default 1:
+	// rpmbuild already runs make with %_smp_mflags (all CPUs) inside one
+	// build, so more is only worth it for many small packages (see
+	// BenchmarkBuildBatch_Parallel). Must be >= 1 after defaulting.
+	Parallel int
+	// Sandbox is SandboxAuto (default), SandboxOn or SandboxOff.
+	Sandbox string
+	// OnFailure is FinishBatch (default) or CancelBatch.
+	OnFailure string
+	// Logger receives progress and the sandbox decision. Default: discard.
+	Logger *slog.Logger
+	// Test holds knobs for tests and unusual hosts.
+	Test TestOptions
+}
+
+// TestOptions overrides binaries and the clock. Binary paths default to the
+// names below, looked up in PATH when used.
+type TestOptions struct {
+	RPMBuild   string // default "rpmbuild"
+	RPM        string // default "rpm"
+	CreateRepo string // default "createrepo_c"
+	ModifyRepo string // default "modifyrepo_c"; optional, skipped when missing
+	Bwrap      string // default "bwrap"
+	// Now is the clock for ComponentUpdate.Time. Default time.Now.
+	Now func() time.Time
+}
+
+// Backend builds module components locally. It implements runner.Backend.
+// A Backend may run several module builds at once; each has its own
+// directory and state.
+type Backend struct {
+	opts    Options
+	log     *slog.Logger
+	now     func() time.Time
+	sandbox bool
+
+	mu     sync.Mutex
+	builds map[string]*buildState // by build directory
+}
+
+// buildState is what the backend remembers about one module build.
+type buildState struct {
+	dir, repo, logs, work, rpmdb, home, macros string
+
+	mu    sync.Mutex
+	rpms  map[string][]string // component key -> NEVRAs
+	repos []BatchRepo
+}
+
+// BatchRepo records when a batch's output became a repository.
+type BatchRepo struct {
+	// Batch is the batch number.
+	Batch int
+	// Started is when BuildBatch began the batch.
+	Started time.Time
+	// Written is the modification time of repodata/repomd.xml after
+	// createrepo_c ran for this batch (and after the batch's RPMs were
+	// installed into the build's rpm database).
+	Written time.Time
+	// RepoMD is the path of repomd.xml.
+	RepoMD string
+}
+
+// New validates opts, fills defaults, creates WorkDir and decides whether
+// rpmbuild runs sandboxed. Missing rpm tools are not an error here; they
+// make Prepare or BuildBatch fail with a *ToolError.
+func New(opts Options) (*Backend, error) {
+	opts.Parallel = cmp.Or(opts.Parallel, 1)
+	opts.Sandbox = cmp.Or(opts.Sandbox, SandboxAuto)
+	opts.OnFailure = cmp.Or(opts.OnFailure, FinishBatch)
+	opts.Logger = cmp.Or(opts.Logger, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	opts.Test.RPMBuild = cmp.Or(opts.Test.RPMBuild, "rpmbuild")
+	opts.Test.RPM = cmp.Or(opts.Test.RPM, "rpm")
+	opts.Test.CreateRepo = cmp.Or(opts.Test.CreateRepo, "createrepo_c")
+	opts.Test.ModifyRepo = cmp.Or(opts.Test.ModifyRepo, "modifyrepo_c")
+	opts.Test.Bwrap = cmp.Or(opts.Test.Bwrap, "bwrap")
+	now := opts.Test.Now
+	if now == nil {
+		now = time.Now
+	}
+
+	if opts.WorkDir == "" {
+		return nil, errors.New("local: Options.WorkDir is required")
+	}
+	if opts.Parallel < 1 {
+		return nil, fmt.Errorf("local: Options.Parallel is %d, must be >= 1", opts.Parallel)
+	}
+	switch opts.Sandbox {
+	case SandboxAuto, SandboxOn, SandboxOff:
+	default:
+		return nil, fmt.Errorf("local: Options.Sandbox is %q, must be %q, %q or %q", opts.Sandbox, SandboxAuto, SandboxOn, SandboxOff)
+	}
+	switch opts.OnFailure {
+	case FinishBatch, CancelBatch:
+	default:
+		return nil, fmt.Errorf("local: Options.OnFailure is %q, must be %q or %q", opts.OnFailure, FinishBatch, CancelBatch)
+	}
+	wd, err := filepath.Abs(opts.WorkDir)
+	if err != nil {
+		return nil, fmt.Errorf("local: Options.WorkDir %s: %w", opts.WorkDir, err)
+	}
+	opts.WorkDir = wd
+	if err := os.MkdirAll(wd, 0o755); err != nil {
+		return nil, fmt.Errorf("local: create Options.WorkDir: %w", err)
+	}
+
+	b := &Backend{opts: opts, log: opts.Logger, now: now, builds: map[string]*buildState{}}
+	if opts.Sandbox != SandboxOff {
+		if err := b.probeSandbox(); err != nil {
+			if opts.Sandbox == SandboxOn {
+				return nil, fmt.Errorf("local: Options.Sandbox is %q: %w: %v", SandboxOn, ErrSandboxUnavailable, err)
+			}
+			b.log.Warn("local: running rpmbuild without sandbox", "reason", err.Error())
+		} else {
+			b.sandbox = true
+		}
+	}
+	b.log.Info("local: backend ready", "workdir", wd, "parallel", opts.Parallel, "sandbox", b.sandbox, "on_failure", opts.OnFailure)
+	return b, nil
+}
+
+// Sandboxed reports whether rpmbuild runs under bubblewrap without network.
+func (b *Backend) Sandboxed() bool { return b.sandbox }
+
+// probeSandbox runs a no-op in the exact bwrap setup builds use.
+func (b *Backend) probeSandbox() error {
+	bin, err := exec.LookPath(b.opts.Test.Bwrap)
+	if err != nil {
+		return err
+	}
+	args := append(bwrapArgs(b.opts.WorkDir, b.opts.WorkDir), "sh", "-c", ":")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s %s: %w: %s", bin, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// bwrapArgs returns the bubblewrap arguments (up to and including "--")
+// that give a command a read-only view of the host, no network, private
+// /tmp and /var/tmp, and read-write access to rw only.
+func bwrapArgs(rw, chdir string) []string {
+	return []string{
+		"--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+		"--die-with-parent",
+		"--ro-bind", "/", "/",
+		"--dev", "/dev",
+		"--proc", "/proc",
+		"--tmpfs", "/tmp",
+		"--tmpfs", "/var/tmp",
+		"--bind", rw, rw,
+		"--chdir", chdir,
+		"--",
+	}
+}
+
+// BuildDir returns the directory of build b under WorkDir.
+func (b *Backend) BuildDir(build *runner.Build) string {
+	name := fmt.Sprintf("%s-%s-%d-%s-%d", build.Name, build.Stream, build.Version, build.Context, build.ID)
+	name = strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '.', r == '_', r == '+':
+			return r
+		}
+		return '_'
+	}, name)
+	return filepath.Join(b.opts.WorkDir, name)
+}
+
+// BatchRepos returns, in batch order, when each finished batch's output
+// became a repository. Only batches built by this Backend value are listed.
+func (b *Backend) BatchRepos(build *runner.Build) []BatchRepo {
+	b.mu.Lock()
+	st := b.builds[b.BuildDir(build)]
+	b.mu.Unlock()
+	if st == nil {
+		return nil
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return slices.Clone(st.repos)
+}
+
+func newBuildState(dir string) *buildState {
+	return &buildState{
+		dir:    dir,
+		repo:   filepath.Join(dir, "repo"),
+		logs:   filepath.Join(dir, "logs"),
+		work:   filepath.Join(dir, "work"),
+		rpmdb:  filepath.Join(dir, "rpmdb"),
+		home:   filepath.Join(dir, "home"),
+		macros: filepath.Join(dir, "macros.zz-modules"),
+		rpms:   map[string][]string{},
+	}
+}
+
+// Prepare creates the build directory and its empty rpm database. It is
+// idempotent: preparing an existing build keeps what earlier batches built,
+// so a restarted build resumes.
+func (b *Backend) Prepare(ctx context.Context, build *runner.Build) error {
+	if build == nil || build.Name == "" || build.Stream == "" || build.Context == "" || build.DistTag == "" {
+		return errors.New("local: prepare: build needs Name, Stream, Context and DistTag")
+	}
+	st := newBuildState(b.BuildDir(build))
+	for _, d := range []string{st.repo, st.logs, st.work, st.rpmdb, st.home} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("local: prepare %s: %w", build.NSVC(), err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(st.rpmdb, "rpmdb.sqlite")); errors.Is(err, os.ErrNotExist) {
+		if _, err := b.tool(ctx, "initialise rpmdb", b.opts.Test.RPM, nil, "--dbpath", st.rpmdb, "--initdb"); err != nil {
+			return err
+		}
+	}
+	b.mu.Lock()
+	if _, ok := b.builds[st.dir]; !ok {
+		b.builds[st.dir] = st
+	}
+	b.mu.Unlock()
+	b.log.Info("local: build prepared", "nsvc", build.NSVC(), "dir", st.dir)
+	return nil
+}
+
+// state returns the state of a prepared build; a build prepared by an
+// earlier process (its directory exists) is adopted.
+func (b *Backend) state(build *runner.Build) (*buildState, error) {
+	dir := b.BuildDir(build)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if st, ok := b.builds[dir]; ok {
+		return st, nil
+	}
+	st := newBuildState(dir)
+	if _, err := os.Stat(filepath.Join(st.rpmdb, "rpmdb.sqlite")); err != nil {
+		return nil, fmt.Errorf("local: %s: %w (no %s)", build.NSVC(), ErrNotPrepared, st.rpmdb)
+	}
+	b.builds[dir] = st
+	return st, nil
+}
+
+// tool runs a bookkeeping command (not a package build) and turns any
+// failure into a *ToolError. Output goes to log when given.
+func (b *Backend) tool(ctx context.Context, op, bin string, log io.Writer, args ...string) ([]byte, error) {
+	cmd := command(ctx, bin, args...)
+	var out tailBuffer
+	var stdout strings.Builder
+	cmd.Stdout = &stdout
+	cmd.Stderr = &out
+	if log != nil {
+		fmt.Fprintf(log, "+ %s %s\n", bin, strings.Join(args, " "))
+		cmd.Stdout = io.MultiWriter(&stdout, log)
+		cmd.Stderr = io.MultiWriter(&out, log)
+	}
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("local: %s: %w", op, context.Cause(ctx))
+		}
+		return nil, &ToolError{Op: op, Tool: bin, Args: args, Output: out.tail(), Err: err}
+	}
+	return []byte(stdout.String()), nil
+}
+
+// tailBuffer keeps the last 4 KiB written to it.
+type tailBuffer struct{ b []byte }
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.b = append(t.b, p...)
+	if len(t.b) > 4096 {
+		t.b = t.b[len(t.b)-4096:]
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) tail() string { return strings.TrimSpace(string(t.b)) }
+
+func itoa(i int) string { return strconv.Itoa(i) }

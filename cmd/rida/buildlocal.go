@@ -144,7 +144,7 @@ func buildLocal(ctx context.Context, o buildLocalOptions, stdout, stderr io.Writ
 		Name: name, Branch: branch, Commit: commit.Hash, CommitTime: commit.Time,
 		ScmURL: repoURL + "?#" + commit.Hash, Modulemd: data,
 	}, scm.ErrNotFound, runner.InitOptions{
-		Resolver: scm.Resolver{Mirrors: mirrors}, DefaultRepository: strings.TrimSuffix(base, "/") + "/",
+		Resolver: scm.Resolver{Mirrors: mirrors}, DefaultRepository: strings.TrimSuffix(base, "/"),
 		Platform: o.platform, ID: o.id,
 	})
 	if err != nil {

@@ -1,0 +1,154 @@
+package state
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// ModuleState is a module build's state, with MBS's names and numbers so the
+// MBS-compatible API can expose it unchanged.
+type ModuleState int
+
+const (
+	// ModuleStateInit (0): accepted; the runner reads and validates the modulemd,
+	// resolves refs and plans batches, then moves it to wait (or failed).
+	ModuleStateInit ModuleState = 0
+	// ModuleStateWait (1): planned, waiting for capacity; the runner moves it to build.
+	ModuleStateWait ModuleState = 1
+	// ModuleStateBuild (2): components are building; the runner moves it to done or failed.
+	ModuleStateBuild ModuleState = 2
+	// ModuleStateDone (3): every component built; moved to ready automatically or
+	// after an external test result.
+	ModuleStateDone ModuleState = 3
+	// ModuleStateFailed (4): final failure; StateReason says why.
+	ModuleStateFailed ModuleState = 4
+	// ModuleStateReady (5): done and accepted for use.
+	ModuleStateReady ModuleState = 5
+	// ModuleStateGarbage (6): cleaned up (MBS's garbage); kept for history.
+	ModuleStateGarbage ModuleState = 6
+)
+
+var moduleStateNames = [...]string{"init", "wait", "build", "done", "failed", "ready", "garbage"}
+
+// String returns MBS's name for the state.
+func (s ModuleState) String() string {
+	if s < 0 || int(s) >= len(moduleStateNames) {
+		return "ModuleState(" + strconv.Itoa(int(s)) + ")"
+	}
+	return moduleStateNames[s]
+}
+
+// Valid reports whether s is one of the defined states.
+func (s ModuleState) Valid() bool { return s >= 0 && int(s) < len(moduleStateNames) }
+
+// StateTransition records one state change of a module build.
+type StateTransition struct {
+	State  ModuleState `json:"state"`
+	Reason string      `json:"reason,omitempty"`
+	Time   time.Time   `json:"time"`
+}
+
+// ModuleBuild is one module build as the runner records it.
+type ModuleBuild struct {
+	ID          uint64            `json:"id"` // assigned on first PutModuleBuild
+	Name        string            `json:"name"`
+	Stream      string            `json:"stream"`
+	Version     uint64            `json:"version,omitempty"`
+	Context     string            `json:"context,omitempty"`
+	RequestID   uint64            `json:"request_id,omitempty"` // build request it serves
+	State       ModuleState       `json:"state"`
+	StateReason string            `json:"state_reason,omitempty"`
+	Transitions []StateTransition `json:"transitions"` // maintained by PutModuleBuild
+	CreatedAt   time.Time         `json:"created_at"`
+	UpdatedAt   time.Time         `json:"updated_at"`
+}
+
+// PutModuleBuild creates (ID 0) or replaces a module build and returns it as
+// stored. Transitions is maintained here, not by the caller: when State
+// differs from the stored state (or the build is new) a transition with
+// StateReason and the store's clock is appended. *NotFoundError if a non-zero
+// ID does not exist.
+func (s *Store) PutModuleBuild(ctx context.Context, mb ModuleBuild) (*ModuleBuild, error) {
+	switch {
+	case mb.Name == "":
+		return nil, &ValidationError{Op: "PutModuleBuild", Field: "Name", Reason: "is required"}
+	case mb.Stream == "":
+		return nil, &ValidationError{Op: "PutModuleBuild", Field: "Stream", Reason: "is required"}
+	case !mb.State.Valid():
+		return nil, &ValidationError{Op: "PutModuleBuild", Field: "State", Reason: fmt.Sprintf("unknown state %d", mb.State)}
+	}
+	var out *ModuleBuild
+	err := s.update(ctx, "PutModuleBuild", func(tx *bolt.Tx) error {
+		var err error
+		out, err = s.putModuleBuild(tx, mb)
+		return err
+	})
+	return out, wrap("PutModuleBuild", err)
+}
+
+func (s *Store) putModuleBuild(tx *bolt.Tx, mb ModuleBuild) (*ModuleBuild, error) {
+	b := tx.Bucket(bucketModuleBuilds)
+	now := s.now().UTC()
+	var prev *ModuleBuild
+	if mb.ID == 0 {
+		id, err := b.NextSequence()
+		if err != nil {
+			return nil, err
+		}
+		mb.ID, mb.CreatedAt, mb.Transitions = id, now, nil
+	} else {
+		var err error
+		if prev, err = getModuleBuild(tx, mb.ID); err != nil {
+			return nil, err
+		}
+		mb.CreatedAt, mb.Transitions = prev.CreatedAt, prev.Transitions
+	}
+	mb.UpdatedAt = now
+	subject := "modulebuild/" + strconv.FormatUint(mb.ID, 10)
+	if prev == nil || prev.State != mb.State {
+		mb.Transitions = append(mb.Transitions, StateTransition{State: mb.State, Reason: mb.StateReason, Time: now})
+		from := "new"
+		if prev != nil {
+			from = prev.State.String()
+		}
+		if err := s.appendEvent(tx, EventModuleBuildState, subject, map[string]any{
+			"nsvc": mb.Name + ":" + mb.Stream, "from": from, "to": mb.State.String(), "reason": mb.StateReason,
+		}); err != nil {
+			return nil, err
+		}
+	} else if err := s.appendEvent(tx, EventModuleBuildPut, subject, nil); err != nil {
+		return nil, err
+	}
+	if err := putJSON(b, u64(mb.ID), mb); err != nil {
+		return nil, err
+	}
+	return &mb, nil
+}
+
+// GetModuleBuild returns the module build with the given ID (*NotFoundError
+// if none).
+func (s *Store) GetModuleBuild(ctx context.Context, id uint64) (*ModuleBuild, error) {
+	var out *ModuleBuild
+	err := s.view(ctx, "GetModuleBuild", func(tx *bolt.Tx) error {
+		var err error
+		out, err = getModuleBuild(tx, id)
+		return err
+	})
+	return out, wrap("GetModuleBuild", err)
+}
+
+func getModuleBuild(tx *bolt.Tx, id uint64) (*ModuleBuild, error) {
+	var mb ModuleBuild
+	ok, err := getJSON(tx.Bucket(bucketModuleBuilds), u64(id), &mb)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, &NotFoundError{Kind: "module build", Key: strconv.FormatUint(id, 10)}
+	}
+	return &mb, nil
+}

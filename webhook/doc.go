@@ -1,0 +1,39 @@
+// Package webhook receives push webhooks from GitHub (and GitHub Enterprise),
+// Gitea, Forgejo and GitLab, and records them in rida's state store.
+//
+// # Receiver contract
+//
+// The Receiver checks every request in a fixed order and stops at the first
+// failure, answering JSON {"status", "error", "message"} where message names
+// the header or field at fault:
+//
+//  1. method is POST (405 with Allow: POST)
+//  2. the path's forge is enabled (404)
+//  3. the event header is present (400)
+//  4. the delivery id header is present (400; GitLab: generated if absent)
+//  5. the signature/token header is present and non-empty (401)
+//  6. Content-Type is application/json (415; form-encoded hooks are refused
+//     because Gitea/Forgejo sign the JSON but send the form)
+//  7. the body fits MaxBody (413)
+//  8. HMAC-SHA256 of the raw body (GitLab: the token) matches one of the
+//     forge's secrets, compared in constant time (401)
+//  9. the body is JSON (400)
+//
+// Then GitHub's ping gets 200 {"pong": true}, other non-push events 202
+// {"ignored": "event <name>"}, and a push is normalised (ParsePush) and
+// recorded through DeliveryRecorder; 202 {"delivery": <id>} is sent only after
+// that commit returns, and a failed commit gives 503 so the forge shows a
+// failure an operator can redeliver.
+//
+// Header names per forge:
+//
+//	forge    event            delivery                                 signature
+//	github   X-GitHub-Event   X-GitHub-Delivery                        X-Hub-Signature-256 ("sha256=" + hex)
+//	gitea    X-Gitea-Event    X-Gitea-Delivery                         X-Gitea-Signature (hex)
+//	forgejo  X-Forgejo-Event  X-Forgejo-Delivery                       X-Forgejo-Signature (hex)
+//	         (each falls back to the X-Gitea-* header)
+//	gitlab   X-Gitlab-Event   X-Gitlab-Event-UUID, X-Gitlab-Webhook-UUID X-Gitlab-Token (the secret itself)
+//
+// Secrets and signatures are never logged. Delivery ids are stored for
+// support only: redeliveries are matched on content (state.ContentKey).
+package webhook

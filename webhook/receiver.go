@@ -1,0 +1,420 @@
+package webhook
+
+import (
+	"cmp"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rida-build/rida/state"
+)
+
+// DeliveryRecorder is the one store method the receiver needs;
+// *state.Store implements it. RecordDelivery must return only after the
+// delivery (and its plan job) is durable.
+type DeliveryRecorder interface {
+	RecordDelivery(ctx context.Context, d *state.Delivery) (uint64, error)
+}
+
+// ForgeConfig enables one forge dialect.
+type ForgeConfig struct {
+	Kind ForgeKind
+	// Secrets are the accepted webhook secrets (HMAC keys; GitLab: tokens).
+	// A delivery matching any of them is accepted, so a secret can be
+	// rotated by adding the new one, updating the forge, then removing the
+	// old one. At least one non-empty secret is required.
+	Secrets []string
+}
+
+// ReceiverOptions configures NewReceiver.
+type ReceiverOptions struct {
+	// Store records accepted pushes. Required.
+	Store DeliveryRecorder
+	// Forges lists the enabled dialects; each kind at most once. Required.
+	Forges []ForgeConfig
+	// Logger receives one record per request (never secrets or signatures).
+	// Default: discard.
+	Logger *slog.Logger
+	// MaxBody caps the request body in bytes; larger bodies get 413.
+	// Default 25 MiB (GitHub's own payload cap).
+	MaxBody int64
+	// Now stamps Delivery.ReceivedAt. Default time.Now.
+	Now func() time.Time
+}
+
+// DefaultMaxBody is ReceiverOptions.MaxBody's default.
+const DefaultMaxBody int64 = 25 << 20
+
+// maxGUIDLen bounds the delivery id header we store.
+const maxGUIDLen = 200
+
+// dialect holds the per-forge header names (Gitea and Forgejo share one
+// implementation; Forgejo's headers fall back to Gitea's).
+type dialect struct {
+	eventHeaders    []string
+	deliveryHeaders []string
+	sigHeaders      []string
+	// token: the signature header carries the secret itself (GitLab).
+	token bool
+	// sigPrefix is stripped from the signature header before hex decoding.
+	sigPrefix string
+	// generateID: a missing delivery header is replaced by a generated id.
+	generateID bool
+}
+
+var dialects = map[ForgeKind]dialect{
+	GitHub: {
+		eventHeaders:    []string{"X-GitHub-Event"},
+		deliveryHeaders: []string{"X-GitHub-Delivery"},
+		sigHeaders:      []string{"X-Hub-Signature-256"},
+		sigPrefix:       "sha256=",
+	},
+	Gitea: {
+		eventHeaders:    []string{"X-Gitea-Event"},
+		deliveryHeaders: []string{"X-Gitea-Delivery"},
+		sigHeaders:      []string{"X-Gitea-Signature"},
+	},
+	Forgejo: {
+		eventHeaders:    []string{"X-Forgejo-Event", "X-Gitea-Event"},
+		deliveryHeaders: []string{"X-Forgejo-Delivery", "X-Gitea-Delivery"},
+		sigHeaders:      []string{"X-Forgejo-Signature", "X-Gitea-Signature"},
+	},
+	GitLab: {
+		eventHeaders:    []string{"X-Gitlab-Event"},
+		deliveryHeaders: []string{"X-Gitlab-Event-UUID", "X-Gitlab-Webhook-UUID"},
+		sigHeaders:      []string{"X-Gitlab-Token"},
+		token:           true,
+		generateID:      true,
+	},
+}
+
+type forge struct {
+	kind    ForgeKind
+	dialect dialect
+	secrets [][]byte
+}
+
+// Receiver is the webhook endpoint: an http.Handler serving
+// POST /webhooks/{github,gitea,forgejo,gitlab}. It answers 202 only after
+// the push is durably recorded. Safe for concurrent use.
+type Receiver struct {
+	store   DeliveryRecorder
+	forges  map[ForgeKind]*forge
+	log     *slog.Logger
+	maxBody int64
+	now     func() time.Time
+}
+
+// NewReceiver validates opts and returns a Receiver. It fails when Store is
+// nil, no forge is enabled, a kind is unknown or repeated, or an enabled
+// forge has no secret (the error names the forge and the field, never a
+// secret's value): rida refuses unsigned webhooks at startup.
+func NewReceiver(opts ReceiverOptions) (*Receiver, error) {
+	if opts.Store == nil {
+		return nil, errors.New("webhook: ReceiverOptions.Store is required")
+	}
+	if len(opts.Forges) == 0 {
+		return nil, errors.New("webhook: ReceiverOptions.Forges is empty: enable at least one forge")
+	}
+	if opts.MaxBody < 0 {
+		return nil, fmt.Errorf("webhook: ReceiverOptions.MaxBody is negative (%d)", opts.MaxBody)
+	}
+	r := &Receiver{
+		store:   opts.Store,
+		forges:  map[ForgeKind]*forge{},
+		log:     cmp.Or(opts.Logger, slog.New(slog.NewTextHandler(io.Discard, nil))),
+		maxBody: cmp.Or(opts.MaxBody, DefaultMaxBody),
+		now:     opts.Now,
+	}
+	if r.now == nil {
+		r.now = time.Now
+	}
+	for i, fc := range opts.Forges {
+		d, ok := dialects[fc.Kind]
+		if !ok {
+			return nil, fmt.Errorf("webhook: ReceiverOptions.Forges[%d].Kind %q is unknown (want one of %v)", i, fc.Kind, ForgeKinds())
+		}
+		if _, dup := r.forges[fc.Kind]; dup {
+			return nil, fmt.Errorf("webhook: ReceiverOptions.Forges[%d]: forge %s is configured twice", i, fc.Kind)
+		}
+		if len(fc.Secrets) == 0 {
+			return nil, fmt.Errorf("webhook: forge %s (ReceiverOptions.Forges[%d].Secrets) has no secret: configure one, rida does not accept unsigned webhooks", fc.Kind, i)
+		}
+		f := &forge{kind: fc.Kind, dialect: d}
+		for j, s := range fc.Secrets {
+			if s == "" {
+				return nil, fmt.Errorf("webhook: forge %s: ReceiverOptions.Forges[%d].Secrets[%d] is empty", fc.Kind, i, j)
+			}
+			f.secrets = append(f.secrets, []byte(s))
+		}
+		r.forges[fc.Kind] = f
+	}
+	return r, nil
+}
+
+// ServeHTTP checks the request in a fixed order — method, forge enabled,
+// event header, delivery header, signature present, content type, body size,
+// signature/token valid, JSON — and then answers a ping (200 {"pong": true}),
+// ignores other non-push events (202 {"ignored": "event <name>"}), or records
+// the push and answers 202 {"delivery": <id>} after the commit. A store
+// failure gives 503 asking the operator to redeliver.
+func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	info := &requestInfo{}
+	status, err := rc.serve(w, r, info)
+	attrs := []slog.Attr{
+		slog.String("path", r.URL.Path), slog.String("forge", info.forge), slog.String("event", info.event),
+		slog.String("delivery_guid", info.guid), slog.String("remote", r.RemoteAddr),
+		slog.Int("status", status), slog.Duration("took", time.Since(start)),
+	}
+	if info.id != 0 {
+		attrs = append(attrs, slog.Uint64("delivery", info.id))
+	}
+	if err != nil {
+		attrs = append(attrs, slog.String("error", err.Error()))
+		level := slog.LevelInfo
+		if status >= 500 {
+			level = slog.LevelError
+		} else if status == http.StatusUnauthorized {
+			level = slog.LevelWarn
+		}
+		rc.log.LogAttrs(r.Context(), level, "webhook rejected", attrs...)
+		return
+	}
+	rc.log.LogAttrs(r.Context(), slog.LevelInfo, "webhook "+info.outcome, attrs...)
+}
+
+// requestInfo collects log attributes as the checks progress.
+type requestInfo struct {
+	forge, event, guid, outcome string
+	id                          uint64
+}
+
+// serve writes the response and returns its status and, for failures, the
+// error (for the log).
+func (rc *Receiver) serve(w http.ResponseWriter, r *http.Request, info *requestInfo) (int, error) {
+	fail := func(err error) (int, error) {
+		writeError(w, err)
+		return ErrorStatus(err), err
+	}
+	// 1. Method.
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return fail(errorf(CodeMethodNotAllowed, fmt.Sprintf("method %s not allowed: webhooks are delivered with POST", r.Method)))
+	}
+	// 2. Forge enabled.
+	name, ok := strings.CutPrefix(r.URL.Path, "/webhooks/")
+	f := rc.forges[ForgeKind(name)]
+	if !ok || f == nil {
+		return fail(errorf(CodeNotFound, fmt.Sprintf("no webhook endpoint at %s: enabled forges are %s", r.URL.Path, rc.enabledPaths())))
+	}
+	info.forge = string(f.kind)
+	d := f.dialect
+	// 3. Event header.
+	event, _ := header(r, d.eventHeaders)
+	if event == "" {
+		return fail(errorf(CodeInvalid, fmt.Sprintf("missing %s header", strings.Join(d.eventHeaders, " or "))))
+	}
+	info.event = event
+	// 4. Delivery id.
+	guid, _ := header(r, d.deliveryHeaders)
+	if guid == "" {
+		if !d.generateID {
+			return fail(errorf(CodeInvalid, fmt.Sprintf("missing %s header", strings.Join(d.deliveryHeaders, " or "))))
+		}
+		guid = "rida-" + randomHex(16)
+	}
+	if len(guid) > maxGUIDLen {
+		return fail(errorf(CodeInvalid, fmt.Sprintf("%s header is longer than %d bytes", d.deliveryHeaders[0], maxGUIDLen)))
+	}
+	info.guid = guid
+	// 5. Signature present.
+	sig, sigHeader := header(r, d.sigHeaders)
+	if sig == "" {
+		return fail(errorf(CodeUnauthorized, fmt.Sprintf("missing or empty %s header: set a secret on the forge's webhook (rida refuses unsigned deliveries)", strings.Join(d.sigHeaders, " or "))))
+	}
+	// 6. Content type.
+	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
+		return fail(err)
+	}
+	// 7. Body, capped.
+	if r.ContentLength > rc.maxBody {
+		return fail(errorf(CodeTooLarge, fmt.Sprintf("body of %d bytes exceeds the limit of %d bytes", r.ContentLength, rc.maxBody)))
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, rc.maxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return fail(errorf(CodeTooLarge, fmt.Sprintf("body exceeds the limit of %d bytes", rc.maxBody)))
+		}
+		return fail(&Error{Code: CodeInvalid, Message: "could not read the request body", Err: err})
+	}
+	// 8. Signature or token valid.
+	if err := f.verify(sig, sigHeader, body); err != nil {
+		return fail(err)
+	}
+	// 9. JSON.
+	if err := decode(body, &struct{}{}); err != nil {
+		return fail(err)
+	}
+	// 10. Dispatch on the event.
+	switch classify(f.kind, event, body) {
+	case eventPing:
+		info.outcome = "ping"
+		writeJSON(w, http.StatusOK, map[string]bool{"pong": true})
+		return http.StatusOK, nil
+	case eventOther:
+		info.outcome = "ignored"
+		writeJSON(w, http.StatusAccepted, map[string]string{"ignored": "event " + event})
+		return http.StatusAccepted, nil
+	}
+	del, err := ParsePush(f.kind, event, body)
+	if err != nil {
+		return fail(err)
+	}
+	del.DeliveryGUID, del.ReceivedAt = guid, rc.now().UTC()
+	id, err := rc.store.RecordDelivery(r.Context(), del)
+	if err != nil {
+		return fail(&Error{Code: CodeUnavailable, Message: "the delivery could not be recorded; it was not accepted: redeliver it from the forge once rida is healthy", Err: err})
+	}
+	info.id, info.outcome = id, "accepted"
+	writeJSON(w, http.StatusAccepted, map[string]uint64{"delivery": id})
+	return http.StatusAccepted, nil
+}
+
+func (rc *Receiver) enabledPaths() string {
+	var ps []string
+	for k := range rc.forges {
+		ps = append(ps, "/webhooks/"+string(k))
+	}
+	slices.Sort(ps)
+	return strings.Join(ps, ", ")
+}
+
+// header returns the first non-empty value among names, and its name.
+func header(r *http.Request, names []string) (string, string) {
+	for _, n := range names {
+		if v := strings.TrimSpace(r.Header.Get(n)); v != "" {
+			return v, n
+		}
+	}
+	return "", ""
+}
+
+func checkContentType(ct string) error {
+	const want = "set the webhook's content type to application/json on the forge"
+	if ct == "" {
+		return errorf(CodeUnsupportedMediaType, "missing Content-Type header: "+want)
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return errorf(CodeUnsupportedMediaType, fmt.Sprintf("Content-Type %.100q cannot be parsed: %s", ct, want))
+	}
+	switch mt {
+	case "application/json":
+		return nil
+	case "application/x-www-form-urlencoded":
+		return errorf(CodeUnsupportedMediaType, "Content-Type application/x-www-form-urlencoded is not accepted (form-encoded payloads cannot be verified): "+want)
+	default:
+		return errorf(CodeUnsupportedMediaType, fmt.Sprintf("Content-Type %.100q is not accepted: %s", mt, want))
+	}
+}
+
+// verify checks the signature (HMAC-SHA256 of the raw body, hex) or token in
+// constant time against every configured secret.
+func (f *forge) verify(sig, sigHeader string, body []byte) error {
+	if f.dialect.token {
+		ok := 0
+		for _, s := range f.secrets {
+			ok |= subtle.ConstantTimeCompare([]byte(sig), s)
+		}
+		if ok != 1 {
+			return errorf(CodeUnauthorized, sigHeader+" does not match any configured secret token")
+		}
+		return nil
+	}
+	hexSig := sig
+	if p := f.dialect.sigPrefix; p != "" {
+		var found bool
+		if hexSig, found = strings.CutPrefix(sig, p); !found {
+			return errorf(CodeUnauthorized, fmt.Sprintf("%s must be %q followed by the hex HMAC-SHA256 of the body", sigHeader, p))
+		}
+	}
+	got, err := hex.DecodeString(hexSig)
+	if err != nil || len(got) != sha256.Size {
+		return errorf(CodeUnauthorized, sigHeader+" is not a hex HMAC-SHA256 (64 hex digits)")
+	}
+	match := false
+	for _, s := range f.secrets {
+		m := hmac.New(sha256.New, s)
+		m.Write(body)
+		if hmac.Equal(m.Sum(nil), got) {
+			match = true // keep going: same work whichever secret matches
+		}
+	}
+	if !match {
+		return errorf(CodeUnauthorized, "signature mismatch: "+sigHeader+" is not the HMAC-SHA256 of the body with any configured secret")
+	}
+	return nil
+}
+
+type eventClass int
+
+const (
+	eventOther eventClass = iota
+	eventPing
+	eventPush
+)
+
+// classify decides what an event is. GitLab system hooks carry the kind in
+// the body (object_kind/event_name "push" or "tag_push").
+func classify(kind ForgeKind, event string, body []byte) eventClass {
+	switch kind {
+	case GitHub:
+		switch event {
+		case "ping":
+			return eventPing
+		case "push":
+			return eventPush
+		}
+	case Gitea, Forgejo:
+		if event == "push" {
+			return eventPush
+		}
+	case GitLab:
+		switch event {
+		case "Push Hook", "Tag Push Hook":
+			return eventPush
+		case "System Hook":
+			var p struct {
+				ObjectKind string `json:"object_kind"`
+				EventName  string `json:"event_name"`
+			}
+			_ = json.Unmarshal(body, &p) // validity was checked already
+			switch cmp.Or(p.ObjectKind, p.EventName) {
+			case "push", "tag_push":
+				return eventPush
+			}
+		}
+	}
+	return eventOther
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b)
+}

@@ -80,6 +80,11 @@ type Component struct {
 	RPMs     []string
 	Started  time.Time
 	Finished time.Time
+	// ReusedFrom is the id of the module build a reused component is taken
+	// from, and ReusedLocation where that build's output is (a directory for
+	// the local backend); both are set only in state ComponentReused.
+	ReusedFrom     int64
+	ReusedLocation string
 }
 
 // ComponentState is the state of one component build.
@@ -149,4 +154,13 @@ type Backend interface {
 	Prepare(ctx context.Context, b *Build) error
 	BuildBatch(ctx context.Context, b *Build, batch *Batch, report func(ComponentUpdate)) error
 	Finish(ctx context.Context, b *Build) (*Result, error)
+}
+
+// Reuser is implemented by backends that can take a component's output from
+// an earlier module build (c.ReusedFrom, c.ReusedLocation, c.RPMs) instead of
+// building it. Execute calls Reuse for a batch's reused components before
+// BuildBatch for the rest, so the reused packages are in the buildroot of
+// later batches. A backend without it gets every component to build.
+type Reuser interface {
+	Reuse(ctx context.Context, b *Build, c *Component) error
 }

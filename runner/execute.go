@@ -53,12 +53,39 @@ func Execute(ctx context.Context, be Backend, b *Build, opts ExecuteOptions) (*R
 	if err := be.Prepare(ctx, b); err != nil {
 		return nil, &InfraError{Op: "prepare " + b.NSVC(), Err: err}
 	}
+	reuser, canReuse := be.(Reuser)
 	for _, batch := range b.Batches {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		ex.batchEvent(batch.Number, fmt.Sprintf("batch %d/%d started (%d components)", batch.Number, len(b.Batches), len(batch.Components)))
-		err := be.BuildBatch(ctx, b, batch, ex.apply)
+		// A batch whose components all built already (a resumed build) is
+		// not handed to the backend again; reused components are taken
+		// over first, the rest are built.
+		todo := &Batch{Number: batch.Number}
+		var reused []*Component
+		for _, c := range batch.Components {
+			switch {
+			case c.State == ComponentComplete:
+			case c.State == ComponentReused && canReuse:
+				reused = append(reused, c)
+			default:
+				if c.State == ComponentReused {
+					ex.opts.Logger.Info("runner: backend cannot reuse, building", "component", c.Key)
+				}
+				c.State, c.Reason, c.ReusedFrom, c.ReusedLocation = ComponentQueued, "", 0, ""
+				todo.Components = append(todo.Components, c)
+			}
+		}
+		if len(todo.Components) == 0 && len(reused) == 0 {
+			continue
+		}
+		ex.batchEvent(batch.Number, fmt.Sprintf("batch %d/%d started (%d to build, %d reused)", batch.Number, len(b.Batches), len(todo.Components), len(reused)))
+		for _, c := range reused {
+			if err := reuser.Reuse(ctx, b, c); err != nil {
+				return nil, &InfraError{Op: fmt.Sprintf("reuse %s from build %d", c.Key, c.ReusedFrom), Err: err}
+			}
+		}
+		err := be.BuildBatch(ctx, b, todo, ex.apply)
 		if err != nil {
 			if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
 				return nil, err
@@ -66,7 +93,7 @@ func Execute(ctx context.Context, be Backend, b *Build, opts ExecuteOptions) (*R
 			return nil, &InfraError{Op: fmt.Sprintf("build batch %d of %s", batch.Number, b.NSVC()), Err: err}
 		}
 		failure := &BuildFailure{}
-		for _, c := range batch.Components {
+		for _, c := range todo.Components {
 			ex.mu.Lock()
 			state, reason := c.State, c.Reason
 			ex.mu.Unlock()

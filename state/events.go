@@ -40,8 +40,15 @@ const (
 	EventIndexUpdated     = "index.updated"
 	EventModuleBuildPut   = "modulebuild.put"
 	EventModuleBuildState = "modulebuild.state"
-	defaultEventsLimit    = 100
-	maxEventsLimit        = 10000
+	// EventModuleBuildCancel: someone asked to stop a build (phase one).
+	EventModuleBuildCancel = "modulebuild.cancel"
+	// EventComponentBuildState: a component of a module build changed.
+	EventComponentBuildState = "componentbuild.state"
+	// EventRequestRequeued: a running request went back to pending after a
+	// restart.
+	EventRequestRequeued = "request.requeued"
+	defaultEventsLimit   = 100
+	maxEventsLimit       = 10000
 )
 
 // appendEvent writes an event in tx. data is JSON-encoded (nil → no data).

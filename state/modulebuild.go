@@ -65,6 +65,62 @@ type ModuleBuild struct {
 	Transitions []StateTransition `json:"transitions"` // maintained by PutModuleBuild
 	CreatedAt   time.Time         `json:"created_at"`
 	UpdatedAt   time.Time         `json:"updated_at"`
+
+	// ModuleRepo and ModuleCommit say what was built: the module
+	// repository's URL and the full commit hash of its modulemd.
+	ModuleRepo   string `json:"module_repo,omitempty"`
+	ModuleCommit string `json:"module_commit,omitempty"`
+	// Identity is the build's content identity (module commit, resolved
+	// component commits, backend); two builds with the same identity build
+	// the same thing.
+	Identity string `json:"identity,omitempty"`
+	// RebuildStrategy is MBS's: all, changed-and-after or only-changed.
+	RebuildStrategy string `json:"rebuild_strategy,omitempty"`
+	// Owner is who asked for the build ("webhook", a user name, ...).
+	Owner string `json:"owner,omitempty"`
+	// Modulemd is the enriched modulemd YAML the build was planned from;
+	// after done it is the final modulemd with artifacts.
+	Modulemd string `json:"modulemd,omitempty"`
+	// DistTag is the RPM %dist of the build's components.
+	DistTag string `json:"dist_tag,omitempty"`
+	// Components lists the component builds, batch 1 (module-build-macros)
+	// first. UpdateComponentBuild changes one entry in place.
+	Components []ComponentBuild `json:"components,omitempty"`
+	// ResultDir and Location say where the output is (local backend: a
+	// directory holding repo/; Koji: the module tag).
+	ResultDir string `json:"result_dir,omitempty"`
+	Location  string `json:"location,omitempty"`
+	// CancelRequestedBy is set by RequestCancel: who asked to stop the
+	// build, or "superseded by ..." when a newer request replaced it.
+	CancelRequestedBy string `json:"cancel_requested_by,omitempty"`
+}
+
+// ComponentBuild is one component of a module build, as recorded.
+type ComponentBuild struct {
+	Key        string `json:"key"`
+	Package    string `json:"package"`
+	Repository string `json:"repository,omitempty"`
+	Ref        string `json:"ref,omitempty"`
+	Commit     string `json:"commit,omitempty"`
+	Batch      int    `json:"batch"`
+	// State is the runner's component state: queued, building, complete,
+	// failed, canceled or reused.
+	State   string   `json:"state"`
+	Reason  string   `json:"reason,omitempty"`
+	NVR     string   `json:"nvr,omitempty"`
+	LogPath string   `json:"log_path,omitempty"`
+	RPMs    []string `json:"rpms,omitempty"`
+	// ReusedFrom is the id of the module build a reused component was taken
+	// from.
+	ReusedFrom uint64    `json:"reused_from,omitempty"`
+	Started    time.Time `json:"started,omitzero"`
+	Finished   time.Time `json:"finished,omitzero"`
+}
+
+// Terminal reports whether the module build can no longer change state,
+// except done → ready.
+func (s ModuleState) Terminal() bool {
+	return s == ModuleStateDone || s == ModuleStateFailed || s == ModuleStateReady || s == ModuleStateGarbage
 }
 
 // PutModuleBuild creates (ID 0) or replaces a module build and returns it as

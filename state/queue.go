@@ -92,6 +92,9 @@ type BuildRequest struct {
 	// ModuleCommit is the module repo commit to build; on merge the newer
 	// request's value wins when set.
 	ModuleCommit string `json:"module_commit,omitempty"`
+	// ModuleRepo is the module repository's clone URL; on merge the newer
+	// request's value wins when set.
+	ModuleRepo string `json:"module_repo,omitempty"`
 	// ComponentCommits are the component commits that triggered it; on merge
 	// they are united by component name, the newer commit winning.
 	ComponentCommits []ComponentCommit `json:"component_commits,omitempty"`
@@ -244,6 +247,9 @@ func (s *Store) enqueue(tx *bolt.Tx, in BuildRequest) (EnqueueResult, error) {
 		if in.ModuleCommit != "" {
 			r.ModuleCommit = in.ModuleCommit
 		}
+		if in.ModuleRepo != "" {
+			r.ModuleRepo = in.ModuleRepo
+		}
 		for _, cc := range in.ComponentCommits {
 			if i := slices.IndexFunc(r.ComponentCommits, func(o ComponentCommit) bool { return o.Name == cc.Name }); i >= 0 {
 				r.ComponentCommits[i] = cc
@@ -288,7 +294,7 @@ func (s *Store) enqueue(tx *bolt.Tx, in BuildRequest) (EnqueueResult, error) {
 	r := &BuildRequest{
 		ID: id, Key: key, Module: in.Module, Stream: in.Stream, Kind: in.Kind, State: RequestPending,
 		Reasons: appendNew(nil, in.Reasons...), DeliveryIDs: appendNew(nil, in.DeliveryIDs...),
-		ContentKeys: appendNew(nil, in.ContentKeys...), ModuleCommit: in.ModuleCommit,
+		ContentKeys: appendNew(nil, in.ContentKeys...), ModuleCommit: in.ModuleCommit, ModuleRepo: in.ModuleRepo,
 		CreatedAt: now, UpdatedAt: now,
 	}
 	for _, cc := range in.ComponentCommits {

@@ -1,0 +1,685 @@
+package runner
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rida-build/rida/modulemd"
+	"github.com/rida-build/rida/state"
+)
+
+// Rebuild strategies, as MBS names them.
+const (
+	// StrategyAll rebuilds every component.
+	StrategyAll = "all"
+	// StrategyChangedAndAfter (the default) reuses a component when its
+	// commit, its batch and every earlier batch are unchanged since the last
+	// successful build of the stream.
+	StrategyChangedAndAfter = "changed-and-after"
+	// StrategyOnlyChanged reuses every component whose commit and batch are
+	// unchanged, whatever changed before it.
+	StrategyOnlyChanged = "only-changed"
+)
+
+// RebuildStrategies lists the strategies rida accepts.
+func RebuildStrategies() []string {
+	return []string{StrategyAll, StrategyChangedAndAfter, StrategyOnlyChanged}
+}
+
+// Store is what the runner needs from the state store.
+type Store interface {
+	StartNext(ctx context.Context) (*state.BuildRequest, error)
+	FinishRequest(ctx context.Context, key string, result state.RequestResult, reason string) (*state.BuildRequest, error)
+	RequeueRunning(ctx context.Context, key string) (*state.BuildRequest, error)
+	QueueSlot(ctx context.Context, key string) (running, pending *state.BuildRequest, err error)
+	PutModuleBuild(ctx context.Context, mb state.ModuleBuild) (*state.ModuleBuild, error)
+	GetModuleBuild(ctx context.Context, id uint64) (*state.ModuleBuild, error)
+	UpdateComponentBuild(ctx context.Context, id uint64, c state.ComponentBuild) error
+	ModuleBuilds(ctx context.Context, match func(*state.ModuleBuild) bool) ([]state.ModuleBuild, error)
+	RequestCancel(ctx context.Context, id uint64, who string) (*state.ModuleBuild, error)
+}
+
+// ModuleReader reads a module's modulemd from its repository. An empty
+// commit means the head of branch.
+type ModuleReader interface {
+	ReadModule(ctx context.Context, repoURL, name, branch, commit string) (ModuleSource, error)
+}
+
+// Options configures a Runner.
+type Options struct {
+	Store   Store
+	Backend Backend
+	Modules ModuleReader
+	// Resolver resolves component refs; NotFound is the error it wraps for
+	// a ref that does not exist (scm.ErrNotFound), which fails the build
+	// instead of counting as infrastructure trouble.
+	Resolver modulemd.RefResolver
+	NotFound error
+	// BackendName goes into the build identity ("local", "koji:<hub>").
+	BackendName string
+	// MaxBuilds is the number of module builds that run at once. Default 2.
+	MaxBuilds int
+	// DefaultRepository, Platform and Marking are passed to Init.
+	DefaultRepository string
+	Platform          string
+	Marking           string
+	// RebuildStrategy is the default strategy. Default changed-and-after.
+	RebuildStrategy string
+	// CancelRunning cancels a running build when a newer request for the
+	// same module stream is queued. Default false: the newer request waits.
+	CancelRunning bool
+	// ManualReady keeps finished builds in done until MarkReady; by default
+	// done moves to ready at once.
+	ManualReady bool
+	// PollInterval is how often the dispatcher looks at the queue when
+	// nobody calls Notify. Default 1s.
+	PollInterval time.Duration
+	// OnFinish, if set, is called after a build reaches a final state
+	// (done, ready or failed), outside any lock.
+	OnFinish func(state.ModuleBuild)
+	Logger   *slog.Logger
+	Now      func() time.Time
+}
+
+// Runner takes build requests from the queue and drives each through init →
+// wait → build → done | failed → ready, recording every step in the store.
+// Start it once; Stop waits for every build goroutine it started.
+type Runner struct {
+	opts    Options
+	wake    chan struct{}
+	mu      sync.Mutex
+	running map[uint64]context.CancelCauseFunc // module build id → cancel
+	active  int
+	wg      sync.WaitGroup
+	stop    context.CancelFunc
+	done    chan struct{}
+}
+
+// New validates opts and returns a Runner.
+func New(opts Options) (*Runner, error) {
+	switch {
+	case opts.Store == nil:
+		return nil, errors.New("runner: Options.Store is required")
+	case opts.Backend == nil:
+		return nil, errors.New("runner: Options.Backend is required")
+	case opts.Modules == nil:
+		return nil, errors.New("runner: Options.Modules is required")
+	case opts.Resolver == nil:
+		return nil, errors.New("runner: Options.Resolver is required")
+	}
+	opts.MaxBuilds = cmp.Or(opts.MaxBuilds, 2)
+	opts.RebuildStrategy = cmp.Or(opts.RebuildStrategy, StrategyChangedAndAfter)
+	if !slices.Contains(RebuildStrategies(), opts.RebuildStrategy) {
+		return nil, fmt.Errorf("runner: Options.RebuildStrategy %q: want one of %s", opts.RebuildStrategy, strings.Join(RebuildStrategies(), ", "))
+	}
+	opts.PollInterval = cmp.Or(opts.PollInterval, time.Second)
+	opts.BackendName = cmp.Or(opts.BackendName, "default")
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Runner{opts: opts, wake: make(chan struct{}, 1), running: map[uint64]context.CancelCauseFunc{}}, nil
+}
+
+// Notify wakes the dispatcher, e.g. after a request was queued.
+func (r *Runner) Notify() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Start recovers builds a previous process left unfinished, then runs the
+// dispatcher until Stop or ctx ends.
+func (r *Runner) Start(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	r.stop = cancel
+	r.done = make(chan struct{})
+	if err := r.recover(ctx); err != nil {
+		cancel()
+		close(r.done)
+		return err
+	}
+	go func() {
+		defer close(r.done)
+		t := time.NewTicker(r.opts.PollInterval)
+		defer t.Stop()
+		for {
+			if _, err := r.runOnce(ctx); err != nil && ctx.Err() == nil {
+				r.opts.Logger.Error("runner: dispatch", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-r.wake:
+			case <-t.C:
+			}
+		}
+	}()
+	return nil
+}
+
+// Stop ends the dispatcher and every running build (they stay in state build
+// and are resumed by the next Start), and waits for them.
+func (r *Runner) Stop() {
+	if r.stop == nil {
+		return
+	}
+	r.stop()
+	<-r.done
+	r.wg.Wait()
+}
+
+// runOnce starts as many queued requests as capacity allows and applies the
+// cancel_running policy. It returns how many builds it started.
+func (r *Runner) runOnce(ctx context.Context) (int, error) {
+	if r.opts.CancelRunning {
+		if err := r.supersede(ctx); err != nil {
+			return 0, err
+		}
+	}
+	started := 0
+	for {
+		r.mu.Lock()
+		full := r.active >= r.opts.MaxBuilds
+		r.mu.Unlock()
+		if full {
+			return started, nil
+		}
+		req, err := r.opts.Store.StartNext(ctx)
+		if errors.Is(err, state.ErrNoJob) {
+			return started, nil
+		}
+		if err != nil {
+			return started, err
+		}
+		started++
+		r.launch(ctx, func(ctx context.Context) { r.runRequest(ctx, req) })
+	}
+}
+
+func (r *Runner) launch(ctx context.Context, fn func(context.Context)) {
+	r.mu.Lock()
+	r.active++
+	r.mu.Unlock()
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		defer func() {
+			r.mu.Lock()
+			r.active--
+			r.mu.Unlock()
+			r.Notify()
+		}()
+		fn(ctx)
+	}()
+}
+
+// supersede cancels running builds whose stream has a newer pending request.
+func (r *Runner) supersede(ctx context.Context) error {
+	builds, err := r.opts.Store.ModuleBuilds(ctx, func(mb *state.ModuleBuild) bool {
+		return !mb.State.Terminal() && mb.CancelRequestedBy == ""
+	})
+	if err != nil {
+		return err
+	}
+	for _, mb := range builds {
+		_, pending, err := r.opts.Store.QueueSlot(ctx, state.RequestKey(mb.Name, mb.Stream))
+		if err != nil {
+			return err
+		}
+		if pending != nil {
+			reason := fmt.Sprintf("superseded by request %d", pending.ID)
+			if pending.ModuleCommit != "" {
+				reason = fmt.Sprintf("superseded by request %d (%.7s)", pending.ID, pending.ModuleCommit)
+			}
+			if err := r.cancel(ctx, mb.ID, reason); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Cancel stops module build id on behalf of who: first the request is
+// recorded in the store (so it survives a crash), then the build's work is
+// stopped. The build ends failed with "cancelled by <who>".
+func (r *Runner) Cancel(ctx context.Context, id uint64, who string) error {
+	return r.cancel(ctx, id, "cancelled by "+who)
+}
+
+func (r *Runner) cancel(ctx context.Context, id uint64, reason string) error {
+	mb, err := r.opts.Store.RequestCancel(ctx, id, reason)
+	if err != nil {
+		return fmt.Errorf("runner: cancel build %d: %w", id, err)
+	}
+	r.mu.Lock()
+	stop, ok := r.running[id]
+	r.mu.Unlock()
+	if ok {
+		stop(errors.New(mb.CancelRequestedBy))
+		return nil
+	}
+	// Not running in this process (init/wait before a restart): end it now.
+	_, err = r.finish(ctx, mb, state.ModuleStateFailed, mb.CancelRequestedBy, state.ResultCanceled)
+	return err
+}
+
+// MarkReady moves a done build to ready (an external test result accepted
+// it).
+func (r *Runner) MarkReady(ctx context.Context, id uint64) (*state.ModuleBuild, error) {
+	mb, err := r.opts.Store.GetModuleBuild(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("runner: mark build %d ready: %w", id, err)
+	}
+	if mb.State != state.ModuleStateDone {
+		return nil, fmt.Errorf("runner: mark build %d ready: it is %s, only done builds can become ready", id, mb.State)
+	}
+	mb.State, mb.StateReason = state.ModuleStateReady, "marked ready"
+	return r.opts.Store.PutModuleBuild(ctx, *mb)
+}
+
+// recover handles what a previous process left: builds in init or wait go
+// back to the queue (their request is requeued and the record is reused when
+// it starts again); builds in build are resumed, redoing only the batch that
+// was interrupted.
+func (r *Runner) recover(ctx context.Context) error {
+	builds, err := r.opts.Store.ModuleBuilds(ctx, func(mb *state.ModuleBuild) bool { return !mb.State.Terminal() })
+	if err != nil {
+		return fmt.Errorf("runner: recover: %w", err)
+	}
+	for _, mb := range builds {
+		switch {
+		case mb.CancelRequestedBy != "":
+			if _, err := r.finish(ctx, &mb, state.ModuleStateFailed, mb.CancelRequestedBy, state.ResultCanceled); err != nil {
+				return err
+			}
+		case mb.State == state.ModuleStateBuild:
+			r.opts.Logger.Info("runner: resuming build", "build", mb.ID, "nsvc", nsvcOf(&mb))
+			r.launch(ctx, func(ctx context.Context) { r.resume(ctx, mb) })
+		default:
+			r.opts.Logger.Info("runner: requeueing build interrupted before it started", "build", mb.ID, "state", mb.State)
+			if _, err := r.opts.Store.RequeueRunning(ctx, state.RequestKey(mb.Name, mb.Stream)); err != nil && !errors.Is(err, state.ErrNotFound) {
+				return fmt.Errorf("runner: recover build %d: %w", mb.ID, err)
+			}
+		}
+	}
+	return nil
+}
+
+func nsvcOf(mb *state.ModuleBuild) string {
+	return modulemd.NSVC(mb.Name, mb.Stream, mb.Version, mb.Context)
+}
+
+// runRequest is one request's life: init, identity check, reuse plan, build.
+func (r *Runner) runRequest(ctx context.Context, req *state.BuildRequest) {
+	log := r.opts.Logger.With("request", req.ID, "key", req.Key)
+	// A build record left in init/wait by a restart is picked up again.
+	var mb *state.ModuleBuild
+	prev, err := r.opts.Store.ModuleBuilds(ctx, func(b *state.ModuleBuild) bool {
+		return b.RequestID == req.ID && !b.State.Terminal()
+	})
+	if err == nil && len(prev) > 0 {
+		mb = &prev[0]
+	} else {
+		mb, err = r.opts.Store.PutModuleBuild(ctx, state.ModuleBuild{
+			Name: req.Module, Stream: req.Stream, RequestID: req.ID, State: state.ModuleStateInit,
+			StateReason: strings.Join(req.Reasons, "; "), ModuleRepo: req.ModuleRepo,
+			RebuildStrategy: r.opts.RebuildStrategy, Owner: "webhook",
+		})
+		if err != nil {
+			log.Error("runner: record build", "err", err)
+			_, _ = r.opts.Store.FinishRequest(ctx, req.Key, state.ResultErrored, "could not record the build: "+err.Error())
+			return
+		}
+	}
+	b, err := r.init(ctx, req, mb)
+	if err != nil {
+		var invalid *InvalidModuleError
+		if errors.As(err, &invalid) {
+			_, _ = r.finish(ctx, mb, state.ModuleStateFailed, err.Error(), state.ResultFailed)
+		} else {
+			_, _ = r.finish(ctx, mb, state.ModuleStateFailed, err.Error(), state.ResultErrored)
+		}
+		return
+	}
+	if b == nil { // satisfied by an earlier identical build
+		return
+	}
+	r.build(ctx, mb, b)
+}
+
+// init reads, validates, enriches and plans, records the plan and moves the
+// build to wait. It returns nil, nil when an identical build already
+// succeeded (the request is then finished as satisfied by it).
+func (r *Runner) init(ctx context.Context, req *state.BuildRequest, mb *state.ModuleBuild) (*Build, error) {
+	src, err := r.opts.Modules.ReadModule(ctx, req.ModuleRepo, req.Module, req.Stream, req.ModuleCommit)
+	if err != nil {
+		if r.opts.NotFound != nil && errors.Is(err, r.opts.NotFound) {
+			return nil, &InvalidModuleError{Module: req.Key, Err: err}
+		}
+		return nil, &InfraError{Op: "read modulemd of " + req.Key, Err: err}
+	}
+	builds, err := Init(ctx, src, r.opts.NotFound, InitOptions{
+		Resolver: r.opts.Resolver, DefaultRepository: r.opts.DefaultRepository,
+		Platform: r.opts.Platform, Marking: r.opts.Marking, ID: int64(mb.ID),
+	})
+	if err != nil {
+		return nil, err
+	}
+	// A packager v3 file with several configurations gives several streams;
+	// rida builds the first and says so (one build per configuration is
+	// future work).
+	b := builds[0]
+	if len(builds) > 1 {
+		r.opts.Logger.Warn("runner: only the first configuration is built", "key", req.Key, "configurations", len(builds))
+	}
+	identity := r.identity(src.Commit, b)
+	same, err := r.opts.Store.ModuleBuilds(ctx, func(o *state.ModuleBuild) bool {
+		return o.ID != mb.ID && o.Identity == identity && (o.State == state.ModuleStateDone || o.State == state.ModuleStateReady)
+	})
+	if err != nil {
+		return nil, &InfraError{Op: "look up identical builds", Err: err}
+	}
+	if len(same) > 0 {
+		reason := fmt.Sprintf("identical to build %d (%s), which succeeded: not rebuilt", same[0].ID, same[0].State)
+		_, err := r.finish(ctx, mb, state.ModuleStateGarbage, reason, state.ResultSucceeded)
+		return nil, err
+	}
+	if err := r.uniqueVersion(ctx, mb, b, identity); err != nil {
+		return nil, err
+	}
+	last, err := r.lastGood(ctx, b.Name, b.Stream)
+	if err != nil {
+		return nil, err
+	}
+	planReuse(b, last, cmp.Or(mb.RebuildStrategy, r.opts.RebuildStrategy))
+
+	mmd, err := b.Modulemd.Marshal()
+	if err != nil {
+		return nil, &InfraError{Op: "encode modulemd", Err: err}
+	}
+	mb.Version, mb.Context, mb.ModuleCommit, mb.Identity = b.Version, b.Context, src.Commit, identity
+	mb.ModuleRepo = cmp.Or(mb.ModuleRepo, req.ModuleRepo)
+	mb.Modulemd, mb.DistTag = string(mmd), b.DistTag
+	mb.Components = componentRecords(b)
+	mb.State, mb.StateReason = state.ModuleStateWait, fmt.Sprintf("planned %d batches", len(b.Batches))
+	stored, err := r.opts.Store.PutModuleBuild(ctx, *mb)
+	if err != nil {
+		return nil, &InfraError{Op: "record plan", Err: err}
+	}
+	*mb = *stored
+	return b, nil
+}
+
+// identity is the build's content: the module commit, every resolved
+// component commit and batch, the module's context and the backend.
+func (r *Runner) identity(moduleCommit string, b *Build) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "module %s\ncontext %s\nbackend %s\n", moduleCommit, b.Context, r.opts.BackendName)
+	for _, batch := range b.Batches {
+		for _, c := range batch.Components {
+			fmt.Fprintf(h, "%d %s %s %s\n", batch.Number, c.Key, c.Repository, c.Commit)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))[:32]
+}
+
+// uniqueVersion makes sure a component-only change (same module commit,
+// hence same commit-time version) still gets a new module version, as Koji
+// needs unique NSVCs: if another build of the stream already used the
+// version, the version becomes one more than the highest used.
+func (r *Runner) uniqueVersion(ctx context.Context, mb *state.ModuleBuild, b *Build, identity string) error {
+	others, err := r.opts.Store.ModuleBuilds(ctx, func(o *state.ModuleBuild) bool {
+		return o.ID != mb.ID && o.Name == b.Name && o.Stream == b.Stream && o.Identity != identity && o.Version != 0
+	})
+	if err != nil {
+		return &InfraError{Op: "look up versions", Err: err}
+	}
+	highest := uint64(0)
+	for _, o := range others {
+		highest = max(highest, o.Version)
+	}
+	if highest >= b.Version {
+		b.Version = highest + 1
+		b.Modulemd.Version = b.Version
+		b.DistTag = modulemd.DistTag(b.Name, b.Stream, b.Version, b.Context, r.marking(), b.ID)
+	}
+	return nil
+}
+
+func (r *Runner) marking() string { return cmp.Or(r.opts.Marking, r.opts.Platform, "el9") }
+
+func (r *Runner) lastGood(ctx context.Context, name, stream string) (*state.ModuleBuild, error) {
+	good, err := r.opts.Store.ModuleBuilds(ctx, func(o *state.ModuleBuild) bool {
+		return o.Name == name && o.Stream == stream && (o.State == state.ModuleStateDone || o.State == state.ModuleStateReady) && len(o.Components) > 0
+	})
+	if err != nil {
+		return nil, &InfraError{Op: "look up the last successful build", Err: err}
+	}
+	if len(good) == 0 {
+		return nil, nil
+	}
+	return &good[0], nil
+}
+
+// planReuse marks the components of b that can be taken from last, MBS's
+// way: a component is reusable when its commit and batch are unchanged and,
+// for changed-and-after, nothing in an earlier batch changed.
+func planReuse(b *Build, last *state.ModuleBuild, strategy string) {
+	if last == nil || strategy == StrategyAll {
+		return
+	}
+	prev := map[string]state.ComponentBuild{}
+	for _, c := range last.Components {
+		prev[c.Key] = c
+	}
+	earlierChanged := false
+	for _, batch := range b.Batches {
+		if batch.Number == 1 {
+			continue // module-build-macros carries this build's dist tag
+		}
+		batchChanged := false
+		for _, c := range batch.Components {
+			p, ok := prev[c.Key]
+			unchanged := ok && p.Commit == c.Commit && p.Batch == c.Batch && p.Repository == c.Repository &&
+				(p.State == string(ComponentComplete) || p.State == string(ComponentReused)) && len(p.RPMs) > 0
+			if !unchanged {
+				batchChanged = true
+				continue
+			}
+			if strategy == StrategyChangedAndAfter && earlierChanged {
+				continue
+			}
+			from := int64(last.ID)
+			if p.ReusedFrom != 0 {
+				from = int64(p.ReusedFrom)
+			}
+			c.State, c.ReusedFrom, c.ReusedLocation = ComponentReused, from, last.ResultDir
+			c.NVR, c.RPMs = p.NVR, slices.Clone(p.RPMs)
+			c.Reason = fmt.Sprintf("reused from build %d (%s)", from, p.NVR)
+		}
+		earlierChanged = earlierChanged || batchChanged
+	}
+}
+
+func componentRecords(b *Build) []state.ComponentBuild {
+	var out []state.ComponentBuild
+	for _, batch := range b.Batches {
+		for _, c := range batch.Components {
+			out = append(out, componentRecord(c))
+		}
+	}
+	return out
+}
+
+func componentRecord(c *Component) state.ComponentBuild {
+	return state.ComponentBuild{
+		Key: c.Key, Package: c.Package, Repository: c.Repository, Ref: c.Ref, Commit: c.Commit, Batch: c.Batch,
+		State: string(c.State), Reason: c.Reason, NVR: c.NVR, LogPath: c.LogPath, RPMs: c.RPMs,
+		ReusedFrom: uint64(max(c.ReusedFrom, 0)), Started: c.Started, Finished: c.Finished,
+	}
+}
+
+// build runs the build phase and records the outcome.
+func (r *Runner) build(ctx context.Context, mb *state.ModuleBuild, b *Build) {
+	bctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	r.mu.Lock()
+	r.running[mb.ID] = stop
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		delete(r.running, mb.ID)
+		r.mu.Unlock()
+	}()
+	// A cancel recorded before we registered is honoured now.
+	if cur, err := r.opts.Store.GetModuleBuild(ctx, mb.ID); err == nil && cur.CancelRequestedBy != "" {
+		_, _ = r.finish(ctx, cur, state.ModuleStateFailed, cur.CancelRequestedBy, state.ResultCanceled)
+		return
+	}
+	if mb.State != state.ModuleStateBuild {
+		mb.State, mb.StateReason = state.ModuleStateBuild, fmt.Sprintf("building %d batches", len(b.Batches))
+		stored, err := r.opts.Store.PutModuleBuild(ctx, *mb)
+		if err != nil {
+			_, _ = r.finish(ctx, mb, state.ModuleStateFailed, "could not record state build: "+err.Error(), state.ResultErrored)
+			return
+		}
+		*mb = *stored
+	}
+	res, err := Execute(bctx, r.opts.Backend, b, ExecuteOptions{
+		Logger: r.opts.Logger,
+		Now:    r.opts.Now,
+		Progress: func(e Event) {
+			if e.Component == nil {
+				return
+			}
+			if err := r.opts.Store.UpdateComponentBuild(ctx, mb.ID, componentRecord(e.Component)); err != nil {
+				r.opts.Logger.Error("runner: record component", "build", mb.ID, "component", e.Component.Key, "err", err)
+			}
+		},
+	})
+	if ctx.Err() != nil {
+		// The runner is stopping: leave the build in state build so the
+		// next Start resumes it.
+		return
+	}
+	cur, gerr := r.opts.Store.GetModuleBuild(ctx, mb.ID)
+	if gerr != nil {
+		r.opts.Logger.Error("runner: reload build", "build", mb.ID, "err", gerr)
+		return
+	}
+	var bf *BuildFailure
+	switch {
+	case err == nil:
+		cur.ResultDir, cur.Location = res.Dir, res.Location
+		if len(res.Modulemd) > 0 {
+			cur.Modulemd = string(res.Modulemd)
+		}
+		if r.opts.ManualReady {
+			_, _ = r.finish(ctx, cur, state.ModuleStateDone, "all components built", state.ResultSucceeded)
+			return
+		}
+		cur.State, cur.StateReason = state.ModuleStateDone, "all components built"
+		if stored, err := r.opts.Store.PutModuleBuild(ctx, *cur); err == nil {
+			cur = stored
+		}
+		_, _ = r.finish(ctx, cur, state.ModuleStateReady, "ready: done, no gating configured", state.ResultSucceeded)
+	case cur.CancelRequestedBy != "" && context.Cause(bctx) != nil:
+		_, _ = r.finish(ctx, cur, state.ModuleStateFailed, cur.CancelRequestedBy, state.ResultCanceled)
+	case errors.As(err, &bf):
+		_, _ = r.finish(ctx, cur, state.ModuleStateFailed, err.Error(), state.ResultFailed)
+	default:
+		_, _ = r.finish(ctx, cur, state.ModuleStateFailed, err.Error(), state.ResultErrored)
+	}
+}
+
+// resume continues a build a previous process left in state build. Batches
+// whose components all completed are kept; the first batch that did not
+// finish is redone whole.
+func (r *Runner) resume(ctx context.Context, mb state.ModuleBuild) {
+	b, err := buildFromRecord(&mb, r.marking())
+	if err != nil {
+		_, _ = r.finish(ctx, &mb, state.ModuleStateFailed, "cannot resume: "+err.Error(), state.ResultErrored)
+		return
+	}
+	interrupted := false
+	for _, batch := range b.Batches {
+		allDone := true
+		for _, c := range batch.Components {
+			allDone = allDone && (c.State == ComponentComplete || c.State == ComponentReused)
+		}
+		if allDone && !interrupted {
+			continue
+		}
+		interrupted = true
+		for _, c := range batch.Components {
+			if c.State != ComponentReused {
+				c.State, c.Reason, c.NVR, c.RPMs, c.LogPath = ComponentQueued, "", "", nil, ""
+				c.Started, c.Finished = time.Time{}, time.Time{}
+			}
+		}
+		break
+	}
+	r.build(ctx, &mb, b)
+}
+
+// buildFromRecord rebuilds the runner's view of a build from its record.
+func buildFromRecord(mb *state.ModuleBuild, marking string) (*Build, error) {
+	streams, err := modulemd.Parse([]byte(mb.Modulemd))
+	if err != nil || len(streams) == 0 {
+		return nil, fmt.Errorf("recorded modulemd: %v", err)
+	}
+	b := &Build{
+		ID: int64(mb.ID), Name: mb.Name, Stream: mb.Stream, Version: mb.Version, Context: mb.Context,
+		DistTag: mb.DistTag, Modulemd: streams[0],
+	}
+	if b.DistTag == "" {
+		b.DistTag = modulemd.DistTag(b.Name, b.Stream, b.Version, b.Context, marking, b.ID)
+	}
+	byNumber := map[int]*Batch{}
+	for _, rc := range mb.Components {
+		batch := byNumber[rc.Batch]
+		if batch == nil {
+			batch = &Batch{Number: rc.Batch}
+			byNumber[rc.Batch] = batch
+			b.Batches = append(b.Batches, batch)
+		}
+		batch.Components = append(batch.Components, &Component{
+			Key: rc.Key, Package: rc.Package, Repository: rc.Repository, Ref: rc.Ref, Commit: rc.Commit,
+			Batch: rc.Batch, State: ComponentState(rc.State), Reason: rc.Reason, NVR: rc.NVR, LogPath: rc.LogPath,
+			RPMs: rc.RPMs, ReusedFrom: int64(rc.ReusedFrom), Started: rc.Started, Finished: rc.Finished,
+		})
+	}
+	slices.SortFunc(b.Batches, func(x, y *Batch) int { return x.Number - y.Number })
+	return b, nil
+}
+
+// finish records a final (or done) state and ends the request.
+func (r *Runner) finish(ctx context.Context, mb *state.ModuleBuild, st state.ModuleState, reason string, result state.RequestResult) (*state.ModuleBuild, error) {
+	mb.State, mb.StateReason = st, reason
+	stored, err := r.opts.Store.PutModuleBuild(ctx, *mb)
+	if err != nil {
+		r.opts.Logger.Error("runner: record final state", "build", mb.ID, "state", st, "err", err)
+		return nil, err
+	}
+	if _, err := r.opts.Store.FinishRequest(ctx, state.RequestKey(mb.Name, mb.Stream), result, reason); err != nil && !errors.Is(err, state.ErrNotFound) {
+		r.opts.Logger.Error("runner: finish request", "build", mb.ID, "err", err)
+	}
+	r.opts.Logger.Info("runner: build finished", "build", mb.ID, "nsvc", nsvcOf(stored), "state", st, "reason", reason)
+	if r.opts.OnFinish != nil {
+		r.opts.OnFinish(*stored)
+	}
+	return stored, nil
+}

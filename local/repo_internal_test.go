@@ -91,8 +91,8 @@ func writeFile(p, s string) error { return os.WriteFile(p, []byte(s), 0o644) }
 func TestRPMFileName(t *testing.T) {
 	for in, want := range map[string]string{
 		"foo-0:1.0-1.module+el9+1+abcdef12.noarch": "foo-1.0-1.module+el9+1+abcdef12.noarch.rpm",
-		"foo-bar-2:3-4.src":                         "foo-bar-3-4.src.rpm",
-		"x-1-1.noarch":                              "x-1-1.noarch.rpm",
+		"foo-bar-2:3-4.src":                        "foo-bar-3-4.src.rpm",
+		"x-1-1.noarch":                             "x-1-1.noarch.rpm",
 	} {
 		if got := rpmFileName(in); got != want {
 			t.Errorf("rpmFileName(%q) = %q, want %q", in, got, want)

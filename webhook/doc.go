@@ -36,4 +36,36 @@
 //
 // Secrets and signatures are never logged. Delivery ids are stored for
 // support only: redeliveries are matched on content (state.ContentKey).
+//
+// # Planner contract
+//
+// The Planner leases each recorded delivery's plan job, fetches the
+// repository's bare mirror and diffs the pushed range itself (the payload's
+// file lists are never used), then completes the job with build requests or
+// a disposition saying why there are none. In order:
+//
+//   - before == after: "test delivery" (Gitea's test sends that);
+//   - after all zeros: "deletion" (a module branch also leaves the index);
+//   - refs/tags/*: "tag push"; other non-branch refs: "not a branch";
+//   - a repository the Classifier does not know: "repository not configured";
+//   - a branch outside TrackedBranches: "branch not tracked";
+//   - a redelivery (same state.ContentKey) whose requests are pending or
+//     running: "redelivery: already queued as request N"; all succeeded:
+//     "redelivery: already built by request N"; some failed, errored or
+//     were canceled: planned again, keeping only those streams;
+//   - the pushed commit gone from the remote: "commit not in repository".
+//
+// Before all zeros (a new branch) or a before missing from the mirror counts
+// as "every path changed"; otherwise before..after is a plain tree diff, which
+// is also what a force push changed on the ref.
+//
+// A module repository push refreshes the component index of module:branch
+// from the modulemd at the branch head, then asks for module:branch at that
+// head when the modulemd file changed ("no relevant paths" otherwise). A
+// component repository push that changed anything outside IgnorePaths (an
+// empty commit counts: %autorelease) asks for every indexed stream that
+// includes the component at that branch, at the module branch's head. A
+// "[skip rebuild]" in the pushed head commit's message (read from the
+// mirror) opts out. Fetch and store failures leave the job leased; it is
+// planned again when its lease expires.
 package webhook

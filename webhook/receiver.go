@@ -53,6 +53,10 @@ type ReceiverOptions struct {
 	MaxBody int64
 	// Now stamps Delivery.ReceivedAt. Default time.Now.
 	Now func() time.Time
+	// OnRecorded, when set, is called with the new delivery's ID after it
+	// was durably recorded and answered 202 (e.g. Planner.Notify, to plan
+	// it at once). It runs on the request's goroutine and must not block.
+	OnRecorded func(id uint64)
 }
 
 // DefaultMaxBody is ReceiverOptions.MaxBody's default.
@@ -116,6 +120,8 @@ type Receiver struct {
 	log     *slog.Logger
 	maxBody int64
 	now     func() time.Time
+	// onRecorded is ReceiverOptions.OnRecorded (may be nil).
+	onRecorded func(id uint64)
 }
 
 // NewReceiver validates opts and returns a Receiver. It fails when Store is
@@ -133,11 +139,12 @@ func NewReceiver(opts ReceiverOptions) (*Receiver, error) {
 		return nil, fmt.Errorf("webhook: ReceiverOptions.MaxBody is negative (%d)", opts.MaxBody)
 	}
 	r := &Receiver{
-		store:   opts.Store,
-		forges:  map[ForgeKind]*forge{},
-		log:     cmp.Or(opts.Logger, slog.New(slog.NewTextHandler(io.Discard, nil))),
-		maxBody: cmp.Or(opts.MaxBody, DefaultMaxBody),
-		now:     opts.Now,
+		store:      opts.Store,
+		forges:     map[ForgeKind]*forge{},
+		log:        cmp.Or(opts.Logger, slog.New(slog.NewTextHandler(io.Discard, nil))),
+		maxBody:    cmp.Or(opts.MaxBody, DefaultMaxBody),
+		now:        opts.Now,
+		onRecorded: opts.OnRecorded,
 	}
 	if r.now == nil {
 		r.now = time.Now
@@ -292,6 +299,9 @@ func (rc *Receiver) serve(w http.ResponseWriter, r *http.Request, info *requestI
 	}
 	info.id, info.outcome = id, "accepted"
 	writeJSON(w, http.StatusAccepted, map[string]uint64{"delivery": id})
+	if rc.onRecorded != nil {
+		rc.onRecorded(id)
+	}
 	return http.StatusAccepted, nil
 }
 

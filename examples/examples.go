@@ -33,6 +33,13 @@ import (
 //go:embed README.md module rpms
 var files embed.FS
 
+//go:embed config/rida.yaml
+var defaultConfig []byte
+
+// DefaultConfig returns the commented example configuration of rida serve,
+// which is also its built-in default.
+func DefaultConfig() []byte { return append([]byte(nil), defaultConfig...) }
+
 const (
 	// ModuleName and ModuleStream are the demo module's name and stream.
 	ModuleName   = "rida-demo"
@@ -213,4 +220,41 @@ func createRepo(dir, branch string, srcs map[string]string, opts Options) (Repo,
 
 func fileURL(p string) string {
 	return (&url.URL{Scheme: "file", Path: filepath.ToSlash(p)}).String()
+}
+
+// CommitFiles writes files (path → content) into the working tree of the
+// repository at r.Path and commits them on its branch, as a packager
+// would, returning the new commit's hash. The commit time is now.
+func (r Repo) CommitFiles(msg string, files map[string]string) (string, error) {
+	repo, err := git.PlainOpen(r.Path)
+	if err != nil {
+		return "", fmt.Errorf("examples: open %s: %w", r.Path, err)
+	}
+	wt, err := repo.Worktree()
+	if err != nil {
+		return "", fmt.Errorf("examples: worktree of %s: %w", r.Path, err)
+	}
+	names := make([]string, 0, len(files))
+	for name := range files {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		dst := filepath.Join(r.Path, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return "", fmt.Errorf("examples: commit in %s: %w", r.Path, err)
+		}
+		if err := os.WriteFile(dst, []byte(files[name]), 0o644); err != nil {
+			return "", fmt.Errorf("examples: commit in %s: %w", r.Path, err)
+		}
+		if _, err := wt.Add(name); err != nil {
+			return "", fmt.Errorf("examples: git add %s in %s: %w", name, r.Path, err)
+		}
+	}
+	sig := &object.Signature{Name: "rida demo", Email: "demo@rida.invalid", When: time.Now()}
+	h, err := wt.Commit(msg, &git.CommitOptions{Author: sig, Committer: sig, AllowEmptyCommits: true})
+	if err != nil {
+		return "", fmt.Errorf("examples: commit in %s: %w", r.Path, err)
+	}
+	return h.String(), nil
 }

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
+	"path"
+	"strings"
 	"time"
 
 	"github.com/rida-build/rida/modulemd"
@@ -115,4 +118,16 @@ func Init(ctx context.Context, src ModuleSource, notFound error, opts InitOption
 		return nil, &InvalidModuleError{Module: label, Err: fmt.Errorf("modulemd holds no module stream")}
 	}
 	return builds, nil
+}
+
+// DefaultComponentBase guesses where component repositories live from the
+// module repository's URL, following dist-git's layout of modules/<name>
+// beside rpms/<name>: ".../modules/foo" gives ".../rpms".
+func DefaultComponentBase(moduleRepo string) string {
+	u, err := url.Parse(moduleRepo)
+	if err != nil || u.Path == "" {
+		return ""
+	}
+	u.Path = path.Join(path.Dir(path.Dir(strings.TrimRight(u.Path, "/"))), "rpms")
+	return u.String()
 }

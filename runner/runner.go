@@ -372,7 +372,7 @@ func (r *Runner) init(ctx context.Context, req *state.BuildRequest, mb *state.Mo
 		return nil, &InfraError{Op: "read modulemd of " + req.Key, Err: err}
 	}
 	builds, err := Init(ctx, src, r.opts.NotFound, InitOptions{
-		Resolver: r.opts.Resolver, DefaultRepository: r.opts.DefaultRepository,
+		Resolver: r.opts.Resolver, DefaultRepository: cmp.Or(r.opts.DefaultRepository, DefaultComponentBase(req.ModuleRepo)),
 		Platform: r.opts.Platform, Marking: r.opts.Marking, ID: int64(mb.ID),
 	})
 	if err != nil {

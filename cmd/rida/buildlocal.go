@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -136,7 +135,7 @@ func buildLocal(ctx context.Context, o buildLocalOptions, stdout, stderr io.Writ
 	}
 	base := o.componentBase
 	if base == "" {
-		base = defaultComponentBase(repoURL)
+		base = runner.DefaultComponentBase(repoURL)
 	}
 	fmt.Fprintf(stdout, "rida: module %s branch %s at %.12s (%s)\n", name, branch, commit.Hash, repoURL)
 
@@ -238,16 +237,4 @@ func reportErr(stderr io.Writer, err error) int {
 		return exitInfra
 	}
 	return exitFail
-}
-
-// defaultComponentBase guesses where component repositories live from the
-// module repository's URL, following the dist-git layout modules/<name>
-// beside rpms/<name>: .../modules/foo → .../rpms.
-func defaultComponentBase(repoURL string) string {
-	u, err := url.Parse(repoURL)
-	if err != nil {
-		return repoURL
-	}
-	u.Path = path.Join(path.Dir(path.Dir(strings.TrimRight(u.Path, "/"))), "rpms")
-	return u.String()
 }

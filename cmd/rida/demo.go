@@ -1,27 +1,48 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
 
 	"github.com/rida-build/rida/examples"
 )
 
 const demoHelp = `
-Create the example module's git repositories (the module rida-demo and its
-component repositories, embedded in this binary) in a new directory, then
-build the module with the local backend exactly as 'rida build-local' would.
-It prints the equivalent build-local command and where the RPMs are. The
-directory is kept so you can look at the RPMs, logs and repositories.`
+Show rida's main job end to end, on the built-in configuration:
+
+ 1. create the example module's git repositories (modules/rida-demo and
+    rpms/<component>, embedded in this binary) in a new directory;
+ 2. start 'rida serve' on a free port with a data dir in that directory;
+ 3. deliver a signed GitHub push webhook for the module repository, exactly
+    as GitHub would, and follow the module build it causes to the end;
+ 4. commit a change to one component with git, deliver its push, and follow
+    the rebuild, which reuses every component that did not change;
+ 5. print a summary, where the RPMs are, and stop the server.
+
+The directory is kept so you can look at the RPMs, logs and repositories.`
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("demo", "[flags]", demoHelp, stderr)
-	dir := fs.String("dir", "", "directory to create the repositories and builds in (default: a new temp dir)")
-	parallel := fs.Int("parallel", 2, "component builds to run at once inside a batch")
-	sandbox := fs.String("sandbox", "auto", "auto, on or off: see 'rida build-local --help'")
+	dir := fs.String("dir", "", "directory for the repositories and the server's data (default: a new temp dir)")
+	timeout := fs.Duration("timeout", 10*time.Minute, "give up when a build takes longer")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -33,22 +54,284 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		*dir = d
 	}
-	if err := os.MkdirAll(filepath.Join(*dir, "git"), 0o755); err != nil {
+	d := &demo{dir: *dir, out: stdout, errOut: stderr, timeout: *timeout}
+	if err := d.run(ctx); err != nil {
 		fmt.Fprintln(stderr, "rida demo:", err)
-		return exitInfra
+		if d.serverLog != "" {
+			fmt.Fprintln(stderr, "rida demo: the server's log is", d.serverLog)
+		}
+		return exitFail
 	}
-	layout, err := examples.CreateRepos(filepath.Join(*dir, "git"), examples.Options{})
+	return exitOK
+}
+
+type demo struct {
+	dir       string
+	out       io.Writer
+	errOut    io.Writer
+	timeout   time.Duration
+	secret    string
+	base      string
+	serverLog string
+	client    *http.Client
+}
+
+func (d *demo) say(format string, args ...any) { fmt.Fprintf(d.out, "==> "+format+"\n", args...) }
+
+func (d *demo) run(ctx context.Context) error {
+	gitDir := filepath.Join(d.dir, "git")
+	if err := os.MkdirAll(gitDir, 0o755); err != nil {
+		return err
+	}
+	layout, err := examples.CreateRepos(gitDir, examples.Options{})
 	if err != nil {
-		fmt.Fprintln(stderr, "rida demo:", err)
-		return exitInfra
+		return err
 	}
-	fmt.Fprintf(stdout, "rida demo: created the module repository %s (branch %s)\n", layout.Module.Path, layout.Module.Branch)
-	fmt.Fprintf(stdout, "rida demo: and %d component repositories under %s\n", len(layout.Components), filepath.Join(layout.Dir, "rpms"))
-	workDir := filepath.Join(*dir, "work")
-	fmt.Fprintf(stdout, "rida demo: running: rida build-local --workdir %s --branch %s %s\n\n", workDir, layout.Module.Branch, layout.Module.Path)
-	return buildLocal(ctx, buildLocalOptions{
-		source: layout.Module.Path, branch: layout.Module.Branch, workDir: workDir,
-		parallel: *parallel, sandbox: *sandbox, onFailure: "finish-batch", platform: "el9",
-		componentBase: layout.ComponentsBaseURL, id: 1,
-	}, stdout, stderr)
+	d.say("created the module repository %s (branch %s) and %d component repositories under %s",
+		layout.Module.Path, layout.Module.Branch, len(layout.Components), filepath.Join(layout.Dir, "rpms"))
+
+	stop, err := d.startServer(ctx)
+	if err != nil {
+		return err
+	}
+	defer stop()
+
+	// 1. The module repository's first push: a new branch.
+	zero := strings.Repeat("0", 40)
+	build1, err := d.push(ctx, "modules/"+examples.ModuleName, layout.Module, zero, layout.Module.Commit, "Import rida-demo")
+	if err != nil {
+		return err
+	}
+	if build1["state_name"] != "ready" {
+		return fmt.Errorf("build %v ended %v: %v", build1["id"], build1["state_name"], build1["state_reason"])
+	}
+
+	// 2. A packager changes one component of the last batch.
+	tools := layout.Components["rida-demo-tools"]
+	before := tools.Commit
+	after, err := tools.CommitFiles("Add release notes", map[string]string{"NOTES": "rida-demo-tools: now with release notes\n"})
+	if err != nil {
+		return err
+	}
+	d.say("committed %.12s to rpms/rida-demo-tools (git commit in %s)", after, tools.Path)
+	build2, err := d.push(ctx, "rpms/rida-demo-tools", tools, before, after, "Add release notes")
+	if err != nil {
+		return err
+	}
+	if build2["state_name"] != "ready" {
+		return fmt.Errorf("build %v ended %v: %v", build2["id"], build2["state_name"], build2["state_reason"])
+	}
+	d.say("done. The RPMs, repodata and final modulemd (modules.yaml) of the last build are in\n    %v", build2["result_dir"])
+	d.say("API: %s/module-build-service/1/module-builds/  (the server stops now; the data stays in %s)", d.base, filepath.Join(d.dir, "data"))
+	return nil
+}
+
+// startServer runs this binary's 'serve' with a fresh secret and waits for
+// it to listen.
+func (d *demo) startServer(ctx context.Context) (func(), error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	raw := make([]byte, 16)
+	_, _ = rand.Read(raw)
+	d.secret = hex.EncodeToString(raw)
+	d.serverLog = filepath.Join(d.dir, "serve.log")
+	logf, err := os.Create(d.serverLog)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, exe, "serve", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(d.dir, "data"))
+	cmd.Env = append(os.Environ(), "RIDA_WEBHOOK_SECRET="+d.secret)
+	cmd.Stderr = logf
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	stop := func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		logf.Close()
+	}
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if addr, ok := strings.CutPrefix(sc.Text(), "rida: listening on "); ok {
+			d.base = addr
+			break
+		}
+	}
+	if d.base == "" {
+		stop()
+		return nil, errors.New("the server did not start")
+	}
+	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+	d.client = &http.Client{Timeout: 30 * time.Second}
+	d.say("started: rida serve --listen 127.0.0.1:0 --data-dir %s (log: %s), listening on %s", filepath.Join(d.dir, "data"), d.serverLog, d.base)
+	return stop, nil
+}
+
+// push delivers a GitHub push webhook for repo, signed, then follows the
+// module build it causes and returns the finished build's JSON.
+func (d *demo) push(ctx context.Context, fullName string, repo examples.Repo, before, after, msg string) (map[string]any, error) {
+	payload, _ := json.Marshal(map[string]any{
+		"ref": "refs/heads/" + repo.Branch, "before": before, "after": after, "forced": false,
+		"created": before == strings.Repeat("0", 40), "deleted": false,
+		"repository": map[string]any{"full_name": fullName, "name": filepath.Base(fullName), "clone_url": repo.URL},
+		"pusher":     map[string]any{"name": "packager"}, "sender": map[string]any{"login": "packager"},
+		"commits": []map[string]any{{"id": after, "message": msg}},
+	})
+	mac := hmac.New(sha256.New, []byte(d.secret))
+	mac.Write(payload)
+	guid := make([]byte, 8)
+	_, _ = rand.Read(guid)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, d.base+"/webhooks/github", bytes.NewReader(payload))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-GitHub-Event", "push")
+	req.Header.Set("X-GitHub-Delivery", hex.EncodeToString(guid))
+	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	d.say("POST /webhooks/github (push to %s %s, %.12s..%.12s) → %d %s", fullName, repo.Branch, before, after, resp.StatusCode, strings.TrimSpace(string(body)))
+	if resp.StatusCode != http.StatusAccepted {
+		return nil, fmt.Errorf("delivery refused: %d %s", resp.StatusCode, body)
+	}
+	var ack struct {
+		Delivery uint64 `json:"delivery"`
+	}
+	if err := json.Unmarshal(body, &ack); err != nil {
+		return nil, err
+	}
+	return d.follow(ctx, ack.Delivery)
+}
+
+// follow polls the delivery until it was planned and its build finished,
+// printing each state and component change once.
+func (d *demo) follow(ctx context.Context, delivery uint64) (map[string]any, error) {
+	deadline := time.Now().Add(d.timeout)
+	seen := map[string]bool{}
+	printed := false
+	for time.Now().Before(deadline) {
+		var dv struct {
+			Delivery struct {
+				Disposition *struct {
+					Reason   string `json:"reason"`
+					Requests []struct {
+						RequestID uint64 `json:"request_id"`
+						Key       string `json:"key"`
+					} `json:"requests"`
+				} `json:"disposition"`
+			} `json:"delivery"`
+			Builds []map[string]any `json:"builds"`
+		}
+		if err := d.get(ctx, fmt.Sprintf("/api/v1/deliveries/%d", delivery), &dv); err != nil {
+			return nil, err
+		}
+		if disp := dv.Delivery.Disposition; disp != nil && !printed {
+			printed = true
+			if len(disp.Requests) == 0 {
+				return nil, fmt.Errorf("delivery %d planned no build: %s", delivery, disp.Reason)
+			}
+			d.say("delivery %d planned: build request %d for %s", delivery, disp.Requests[0].RequestID, disp.Requests[0].Key)
+		}
+		if len(dv.Builds) > 0 {
+			id := dv.Builds[0]["id"]
+			var b map[string]any
+			if err := d.get(ctx, fmt.Sprintf("/module-build-service/1/module-builds/%v?verbose=true", id), &b); err != nil {
+				return nil, err
+			}
+			d.progress(b, seen)
+			if s := b["state_name"]; s == "ready" || s == "done" || s == "failed" || s == "garbage" {
+				d.summary(b)
+				return b, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return nil, fmt.Errorf("delivery %d: no finished build after %s", delivery, d.timeout)
+}
+
+func (d *demo) get(ctx context.Context, path string, v any) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, d.base+path, nil)
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("GET %s: %d %s", path, resp.StatusCode, b)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+type demoComponent struct {
+	Key    string `json:"key"`
+	Batch  int    `json:"batch"`
+	State  string `json:"state"`
+	Reason string `json:"reason"`
+	NVR    string `json:"nvr"`
+}
+
+func components(b map[string]any) []demoComponent {
+	raw, _ := json.Marshal(b["components"])
+	var cs []demoComponent
+	_ = json.Unmarshal(raw, &cs)
+	return cs
+}
+
+func (d *demo) progress(b map[string]any, seen map[string]bool) {
+	key := fmt.Sprintf("build %v", b["state_name"])
+	if !seen[key] {
+		seen[key] = true
+		fmt.Fprintf(d.out, "    build %v %s:%s  %v", b["id"], b["name"], b["stream"], b["state_name"])
+		if r, ok := b["state_reason"].(string); ok && r != "" {
+			fmt.Fprintf(d.out, "  (%s)", r)
+		}
+		fmt.Fprintln(d.out)
+	}
+	for _, c := range components(b) {
+		k := c.Key + " " + c.State
+		if seen[k] || c.State == "queued" {
+			continue
+		}
+		seen[k] = true
+		line := fmt.Sprintf("      batch %d  %-22s %s", c.Batch, c.Key, c.State)
+		switch c.State {
+		case "complete":
+			line += "  " + c.NVR
+		case "failed", "reused":
+			line += "  " + c.Reason
+		}
+		fmt.Fprintln(d.out, line)
+	}
+}
+
+func (d *demo) summary(b map[string]any) {
+	tw := tabwriter.NewWriter(d.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "\n    BATCH\tCOMPONENT\tSTATE\tNVR\n")
+	cs := components(b)
+	slices.SortStableFunc(cs, func(x, y demoComponent) int { return x.Batch - y.Batch })
+	for _, c := range cs {
+		fmt.Fprintf(tw, "    %d\t%s\t%s\t%s\n", c.Batch, c.Key, c.State, c.NVR)
+	}
+	tw.Flush()
+	fmt.Fprintf(d.out, "    build %v: %v (%v)\n\n", b["id"], b["state_name"], b["state_reason"])
 }

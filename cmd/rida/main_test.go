@@ -5,6 +5,8 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"os/signal"
+	"syscall"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +14,18 @@ import (
 	"github.com/rida-build/rida/examples"
 	"github.com/rida-build/rida/scm/scmtest"
 )
+
+// TestMain lets the test binary act as rida itself when a test starts it as
+// a subprocess (rida demo starts "rida serve" with os.Executable()).
+func TestMain(m *testing.M) {
+	if os.Getenv("RIDA_TEST_RUN_MAIN") == "1" {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+		code := Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
+	os.Exit(m.Run())
+}
 
 func runMain(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
@@ -35,12 +49,17 @@ func TestMain_Usage(t *testing.T) {
 	}
 }
 
-// TestDemo builds the example module end to end through the same path as
-// 'make demo': real git repositories, modulemd parsing and enrichment, real
-// rpmbuild and createrepo_c.
-func TestDemo(t *testing.T) {
+// TestBuildLocal_Example builds the example module end to end: real git
+// repositories, modulemd parsing and enrichment, real rpmbuild and
+// createrepo_c.
+func TestBuildLocal_Example(t *testing.T) {
 	dir := t.TempDir()
-	code, out, errOut := runMain(t, "demo", "--dir", dir, "--sandbox", "auto")
+	layout, err := examples.CreateRepos(dir, examples.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runMain(t, "build-local", "--workdir", filepath.Join(dir, "work"), "--sandbox", "auto",
+		layout.Module.Path+"#"+layout.Module.Branch)
 	if code != exitOK {
 		t.Fatalf("demo exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}

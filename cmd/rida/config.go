@@ -1,0 +1,176 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/rida-build/rida/examples"
+	"github.com/rida-build/rida/runner"
+	"github.com/rida-build/rida/webhook"
+)
+
+// config is rida serve's configuration file. examples/config/rida.yaml
+// documents every key and is the built-in default.
+type config struct {
+	Listen    string        `yaml:"listen"`
+	DataDir   string        `yaml:"data_dir"`
+	PublicURL string        `yaml:"public_url"`
+	LogLevel  string        `yaml:"log_level"`
+	Forges    []forgeConfig `yaml:"forges"`
+	Repos     struct {
+		Modules          []string          `yaml:"modules"`
+		Components       []string          `yaml:"components"`
+		Explicit         map[string]string `yaml:"explicit"`
+		ModuleFile       string            `yaml:"module_file"`
+		ComponentIgnore  []string          `yaml:"component_ignore"`
+		TrackedBranches  []string          `yaml:"tracked_branches"`
+		ComponentBaseURL string            `yaml:"component_base_url"`
+	} `yaml:"repos"`
+	Build struct {
+		Platform        string `yaml:"platform"`
+		Marking         string `yaml:"marking"`
+		RebuildStrategy string `yaml:"rebuild_strategy"`
+		MaxBuilds       int    `yaml:"max_builds"`
+		CancelRunning   bool   `yaml:"cancel_running"`
+		ManualReady     bool   `yaml:"manual_ready"`
+	} `yaml:"build"`
+	Backend struct {
+		Kind  string `yaml:"kind"`
+		Local struct {
+			Parallel  int    `yaml:"parallel"`
+			Sandbox   string `yaml:"sandbox"`
+			OnFailure string `yaml:"on_failure"`
+		} `yaml:"local"`
+	} `yaml:"backend"`
+}
+
+type forgeConfig struct {
+	Kind       string `yaml:"kind"`
+	SecretEnv  string `yaml:"secret_env"`
+	SecretFile string `yaml:"secret_file"`
+}
+
+// loadConfig reads path (the embedded default when empty), strictly: an
+// unknown key is an error naming it, so a typo does not silently fall back
+// to a default.
+func loadConfig(path string) (*config, error) {
+	data := examples.DefaultConfig()
+	if path != "" {
+		var err error
+		if data, err = os.ReadFile(path); err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+	}
+	var c config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("config %s: %w", cmpOr(path, "(built-in)"), err)
+	}
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", cmpOr(path, "(built-in)"), err)
+	}
+	return &c, nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func (c *config) validate() error {
+	switch {
+	case c.Listen == "":
+		return errors.New("listen: required")
+	case c.DataDir == "":
+		return errors.New("data_dir: required")
+	case len(c.Forges) == 0:
+		return errors.New("forges: at least one forge is required")
+	case c.Backend.Kind != "local":
+		return fmt.Errorf("backend.kind: %q is not supported (supported: local)", c.Backend.Kind)
+	}
+	if c.Build.RebuildStrategy != "" && !slices.Contains(runner.RebuildStrategies(), c.Build.RebuildStrategy) {
+		return fmt.Errorf("build.rebuild_strategy: %q, want one of %s", c.Build.RebuildStrategy, strings.Join(runner.RebuildStrategies(), ", "))
+	}
+	seen := map[string]bool{}
+	for i, f := range c.Forges {
+		if !slices.Contains(webhook.ForgeKinds(), webhook.ForgeKind(f.Kind)) {
+			return fmt.Errorf("forges[%d].kind: %q, want one of github, gitea, forgejo, gitlab", i, f.Kind)
+		}
+		if seen[f.Kind] {
+			return fmt.Errorf("forges[%d].kind: %q is configured twice", i, f.Kind)
+		}
+		seen[f.Kind] = true
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		return err
+	}
+	return c.classifier().Validate()
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if s == "" {
+		return slog.LevelInfo, nil
+	}
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("log_level: %q, want debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+func (c *config) classifier() webhook.Classifier {
+	cl := webhook.Classifier{ModulePatterns: c.Repos.Modules, ComponentPatterns: c.Repos.Components, Repos: map[string]webhook.RepoKind{}}
+	for repo, kind := range c.Repos.Explicit {
+		cl.Repos[repo] = webhook.RepoKind(kind)
+	}
+	return cl
+}
+
+// forgeSecrets resolves every forge's secrets from the environment and
+// files. A forge without any secret stops rida from starting; the error
+// names the forge and where the secret was looked for, never a value.
+func (c *config) forgeSecrets(getenv func(string) string) ([]webhook.ForgeConfig, error) {
+	var out []webhook.ForgeConfig
+	for i, f := range c.Forges {
+		var secrets []string
+		if f.SecretEnv != "" {
+			if v := getenv(f.SecretEnv); v != "" {
+				secrets = append(secrets, v)
+			}
+		}
+		if f.SecretFile != "" {
+			b, err := os.ReadFile(f.SecretFile)
+			if err != nil {
+				return nil, fmt.Errorf("forges[%d] (%s): secret_file: %w", i, f.Kind, err)
+			}
+			if v := strings.TrimRight(string(b), "\r\n"); v != "" {
+				secrets = append(secrets, v)
+			}
+		}
+		if len(secrets) == 0 {
+			where := []string{}
+			if f.SecretEnv != "" {
+				where = append(where, "environment variable "+f.SecretEnv)
+			}
+			if f.SecretFile != "" {
+				where = append(where, "file "+f.SecretFile)
+			}
+			if len(where) == 0 {
+				where = append(where, "nowhere: set secret_env or secret_file")
+			}
+			return nil, fmt.Errorf("forge %s is enabled without a webhook secret (looked in %s); rida will not accept unsigned webhooks", f.Kind, strings.Join(where, " and "))
+		}
+		out = append(out, webhook.ForgeConfig{Kind: webhook.ForgeKind(f.Kind), Secrets: secrets})
+	}
+	return out, nil
+}

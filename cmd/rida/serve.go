@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/rida-build/rida/api"
+	"github.com/rida-build/rida/examples"
+	"github.com/rida-build/rida/local"
+	"github.com/rida-build/rida/runner"
+	"github.com/rida-build/rida/scm"
+	"github.com/rida-build/rida/state"
+	"github.com/rida-build/rida/webhook"
+)
+
+const serveHelp = `
+Run rida's server: the webhook receiver (POST /webhooks/<forge>), the
+planner that maps pushes to module streams, the runner that builds them, and
+the API. Without --config the built-in configuration below is used; every key
+is shown with its default.
+
+Once it listens, rida prints "rida: listening on http://ADDR" on stdout.
+SIGINT or SIGTERM stop it gracefully: running builds stay in state build
+and are resumed, redoing only the interrupted batch, when rida starts again.
+Every delivery answered 202 is in the store before the answer, so none is
+lost, even on SIGKILL.
+
+Configuration file (YAML):
+`
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("serve", "[flags]", serveHelp+indent(string(examples.DefaultConfig())), stderr)
+	cfgPath := fs.String("config", "", "configuration file (default: the built-in configuration)")
+	listen := fs.String("listen", "", "override listen")
+	dataDir := fs.String("data-dir", "", "override data_dir")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		fmt.Fprintln(stderr, "rida serve:", err)
+		return exitUsage
+	}
+	if *listen != "" {
+		cfg.Listen = *listen
+	}
+	if *dataDir != "" {
+		cfg.DataDir = *dataDir
+	}
+	forges, err := cfg.forgeSecrets(os.Getenv)
+	if err != nil {
+		fmt.Fprintln(stderr, "rida serve:", err)
+		return exitUsage
+	}
+	level, _ := parseLevel(cfg.LogLevel)
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	srv, err := newServer(cfg, forges, logger)
+	if err != nil {
+		fmt.Fprintln(stderr, "rida serve:", err)
+		return exitInfra
+	}
+	defer srv.close()
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		fmt.Fprintln(stderr, "rida serve:", err)
+		return exitInfra
+	}
+	if err := srv.start(ctx); err != nil {
+		fmt.Fprintln(stderr, "rida serve:", err)
+		return exitInfra
+	}
+	hs := &http.Server{Handler: srv.handler(), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	fmt.Fprintf(stdout, "rida: listening on http://%s\n", ln.Addr())
+	logger.Info("rida: serving", "addr", ln.Addr().String(), "data_dir", cfg.DataDir)
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			fmt.Fprintln(stderr, "rida serve:", err)
+			return exitInfra
+		}
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = hs.Shutdown(shutdown)
+	srv.stop()
+	logger.Info("rida: stopped")
+	return exitOK
+}
+
+func indent(s string) string {
+	return "  " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n  ")
+}
+
+// server holds rida serve's parts, wired together.
+type server struct {
+	cfg      *config
+	log      *slog.Logger
+	store    *state.Store
+	receiver *webhook.Receiver
+	planner  *webhook.Planner
+	runner   *runner.Runner
+	api      *api.Server
+}
+
+func newServer(cfg *config, forges []webhook.ForgeConfig, logger *slog.Logger) (*server, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	store, err := state.Open(filepath.Join(cfg.DataDir, "rida.db"), state.Options{Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	s := &server{cfg: cfg, log: logger, store: store}
+	fail := func(err error) (*server, error) { store.Close(); return nil, err }
+	mirrors, err := scm.NewMirrors(scm.Options{Dir: filepath.Join(cfg.DataDir, "mirrors"), Logger: logger})
+	if err != nil {
+		return fail(err)
+	}
+	be, err := local.New(local.Options{
+		WorkDir: filepath.Join(cfg.DataDir, "builds"), Parallel: cfg.Backend.Local.Parallel,
+		Sandbox: cfg.Backend.Local.Sandbox, OnFailure: cfg.Backend.Local.OnFailure, Logger: logger,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	s.runner, err = runner.New(runner.Options{
+		Store: store, Backend: be, Modules: runner.SCMModules{Mirrors: mirrors, File: cfg.Repos.ModuleFile},
+		Resolver: scm.Resolver{Mirrors: mirrors}, NotFound: scm.ErrNotFound, BackendName: "local",
+		MaxBuilds: cfg.Build.MaxBuilds, DefaultRepository: cfg.Repos.ComponentBaseURL,
+		Platform: cfg.Build.Platform, Marking: cfg.Build.Marking, RebuildStrategy: cfg.Build.RebuildStrategy,
+		CancelRunning: cfg.Build.CancelRunning, ManualReady: cfg.Build.ManualReady, Logger: logger,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	s.planner, err = webhook.NewPlanner(webhook.PlannerOptions{
+		Store: store, Mirrors: mirrors, Classifier: cfg.classifier(), ModuleFile: cfg.Repos.ModuleFile,
+		IgnorePaths: cfg.Repos.ComponentIgnore, TrackedBranches: cfg.Repos.TrackedBranches,
+		OnEnqueue: func(state.EnqueueResult) { s.runner.Notify() }, Logger: logger,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	s.receiver, err = webhook.NewReceiver(webhook.ReceiverOptions{
+		Store: store, Forges: forges, Logger: logger, OnRecorded: func(uint64) { s.planner.Notify() },
+	})
+	if err != nil {
+		return fail(err)
+	}
+	s.api, err = api.New(api.Options{Store: store, Canceler: s.runner, Logger: logger})
+	if err != nil {
+		return fail(err)
+	}
+	return s, nil
+}
+
+func (s *server) start(ctx context.Context) error {
+	if err := s.runner.Start(ctx); err != nil {
+		return err
+	}
+	return s.planner.Start(ctx)
+}
+
+func (s *server) stop() {
+	s.planner.Stop()
+	s.runner.Stop()
+}
+
+func (s *server) close() { s.store.Close() }
+
+func (s *server) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/webhooks/", s.receiver)
+	mux.Handle("/", s.api)
+	return mux
+}

@@ -3,6 +3,8 @@ package state
 import (
 	"context"
 	"errors"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -235,5 +237,40 @@ func TestStore_CompletePlanJob_Validation(t *testing.T) {
 				t.Fatalf("err = %v, want ValidationError on %s", err, tt.field)
 			}
 		})
+	}
+}
+
+func TestStore_ReleaseLeases_AtStartup(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rida.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := s.RecordDelivery(ctx, &Delivery{Forge: "github", Event: "push", Repo: "a/b", Ref: "refs/heads/main",
+		Before: strings.Repeat("1", 40), After: strings.Repeat("2", 40)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.LeasePlanJob(ctx, "dead-planner", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	s.Close() // the process dies holding the lease
+
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.LeasePlanJob(ctx, "new-planner", time.Hour); !errors.Is(err, ErrNoJob) {
+		t.Fatalf("before release: lease err = %v, want ErrNoJob", err)
+	}
+	if n, err := s.ReleaseLeases(ctx); err != nil || n != 1 {
+		t.Fatalf("ReleaseLeases = %d, %v", n, err)
+	}
+	if j, err := s.LeasePlanJob(ctx, "new-planner", time.Hour); err != nil || j == nil {
+		t.Fatalf("after release: %v, %v", j, err)
+	}
+	if err := s.Check(); err != nil {
+		t.Error(err)
 	}
 }

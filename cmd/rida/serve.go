@@ -167,6 +167,14 @@ func newServer(cfg *config, forges []webhook.ForgeConfig, logger *slog.Logger) (
 }
 
 func (s *server) start(ctx context.Context) error {
+	// bbolt lets one process open the file, so every plan job lease in it
+	// belongs to a process that died: plan those deliveries now rather than
+	// when their lease would have expired.
+	if n, err := s.store.ReleaseLeases(ctx); err != nil {
+		return err
+	} else if n > 0 {
+		s.log.Info("rida: released plan job leases of a previous process", "jobs", n)
+	}
 	if err := s.runner.Start(ctx); err != nil {
 		return err
 	}

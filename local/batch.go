@@ -136,12 +136,20 @@ func (b *Backend) runParallel(ctx context.Context, st *buildState, build *runner
 		case sem <- struct{}{}:
 		case <-bctx.Done():
 		}
+		if bctx.Err() == nil && b.opts.Slots != nil {
+			if err := b.opts.Slots.Acquire(bctx); err != nil {
+				<-sem
+			}
+		}
 		if bctx.Err() != nil {
 			outcomes[i] = b.cancelled(bctx, st, c, report)
 			continue
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
+			if b.opts.Slots != nil {
+				defer b.opts.Slots.Release()
+			}
 			o := b.buildComponent(bctx, st, build, c, report)
 			if o.state == runner.ComponentFailed && b.opts.OnFailure == CancelBatch {
 				cancel(fmt.Errorf("%w: %s", errSiblingFailed, c.Key))

@@ -84,6 +84,10 @@ type Options struct {
 	OnFailure string
 	// Logger receives progress and the sandbox decision. Default: discard.
 	Logger *slog.Logger
+	// Slots, when set, is shared by every build of the process and bounds
+	// the component builds running at once across all of them (the
+	// runner's max_components); Parallel still bounds one batch.
+	Slots runner.Limiter
 	// Test holds knobs for tests and unusual hosts.
 	Test TestOptions
 }

@@ -38,6 +38,7 @@ type config struct {
 		Marking         string `yaml:"marking"`
 		RebuildStrategy string `yaml:"rebuild_strategy"`
 		MaxBuilds       int    `yaml:"max_builds"`
+		MaxComponents   int    `yaml:"max_components"`
 		CancelRunning   bool   `yaml:"cancel_running"`
 		ManualReady     bool   `yaml:"manual_ready"`
 	} `yaml:"build"`

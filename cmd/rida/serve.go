@@ -131,6 +131,7 @@ func newServer(cfg *config, forges []webhook.ForgeConfig, logger *slog.Logger) (
 	be, err := local.New(local.Options{
 		WorkDir: filepath.Join(cfg.DataDir, "builds"), Parallel: cfg.Backend.Local.Parallel,
 		Sandbox: cfg.Backend.Local.Sandbox, OnFailure: cfg.Backend.Local.OnFailure, Logger: logger,
+		Slots: runner.NewLimiter(cfg.Build.MaxComponents),
 	})
 	if err != nil {
 		return fail(err)

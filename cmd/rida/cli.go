@@ -31,6 +31,7 @@ func commands() map[string]command {
 		"build-local": {"build a module from its git repository on this machine", runBuildLocal},
 		"demo":        {"create the example repositories in a temp dir and build the example module", runDemo},
 		"serve":       {"run the server: webhooks, planner, runner, API", runServe},
+		"index":       {"rebuild the component → module streams index from module repositories", runIndex},
 		"version": {"print rida's version", func(_ context.Context, _ []string, stdout, _ io.Writer) int {
 			fmt.Fprintln(stdout, "rida", version)
 			return exitOK

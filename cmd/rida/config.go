@@ -32,6 +32,7 @@ type config struct {
 		ComponentIgnore  []string          `yaml:"component_ignore"`
 		TrackedBranches  []string          `yaml:"tracked_branches"`
 		ComponentBaseURL string            `yaml:"component_base_url"`
+		ModuleRepos      []string          `yaml:"module_repos"`
 	} `yaml:"repos"`
 	Build struct {
 		Platform        string `yaml:"platform"`

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rida-build/rida/examples"
 	"github.com/rida-build/rida/state"
 )
 
@@ -257,4 +258,26 @@ func TestServe_SIGKILL_LosesNoAcknowledgedDelivery(t *testing.T) {
 		t.Errorf("store inconsistent after SIGKILL and restart: %v", err)
 	}
 	t.Logf("%d deliveries acknowledged before SIGKILL, all stored and planned", len(acked))
+}
+
+func TestIndex_FillsComponentIndex(t *testing.T) {
+	dir := t.TempDir()
+	layout, err := examples.CreateRepos(dir, examples.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "data")
+	code, out, errOut := runMain(t, "index", "--data-dir", data, layout.Module.Path)
+	if code != exitOK || !strings.Contains(out, "1 module streams indexed") {
+		t.Fatalf("index: exit %d\n%s\n%s", code, out, errOut)
+	}
+	store, err := state.Open(filepath.Join(data, "rida.db"), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	ms, err := store.ModulesForComponent(context.Background(), "rida-demo-tools", "main")
+	if err != nil || len(ms) != 1 || ms[0].Module != examples.ModuleName || ms[0].Stream != examples.ModuleStream {
+		t.Errorf("ModulesForComponent(rida-demo-tools, main) = %+v, %v", ms, err)
+	}
 }

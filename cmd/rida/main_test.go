@@ -6,9 +6,9 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"syscall"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/rida-build/rida/examples"

@@ -1,0 +1,674 @@
+package koji
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rida-build/rida/modulemd"
+	"github.com/rida-build/rida/runner"
+)
+
+// Caller is what the backend needs from a hub client; *Client implements it.
+type Caller interface {
+	Call(ctx context.Context, method string, args ...any) (Value, error)
+	CallOnce(ctx context.Context, method string, args ...any) (Value, error)
+	MultiCall(ctx context.Context, calls []MultiCallEntry) ([]MultiCallResult, error)
+}
+
+var _ Caller = (*Client)(nil)
+
+// BackendOptions configures NewBackend.
+type BackendOptions struct {
+	// Client talks to the hub; it must be logged in (build, tagging and
+	// tag edits need a session). Required.
+	Client Caller
+	// TopURL is the hub's file root (Koji's "topurl", e.g.
+	// "https://kojipkgs.example.com"); it only makes component log paths.
+	// Optional.
+	TopURL string
+	// Arches are the architectures the module's tags build for. Default
+	// ["x86_64"] (MBS's fallback). A modulemd's buildopts.arches narrows
+	// them.
+	Arches []string
+	// BaseModuleTag is the tag of the base module (e.g. "module-el9-build"):
+	// the build tag inherits from it and copies its "build" and
+	// "srpm-build" groups. Required.
+	BaseModuleTag string
+	// Priority is the relative priority passed to build (Koji adds it to
+	// its default, 20; higher means later). Default 0: the hub's default.
+	Priority int
+	// AllowedSCM lists URL prefixes a component repository must start
+	// with; a component outside them fails without being submitted. Empty
+	// allows any repository.
+	AllowedSCM []string
+	// Owner is the Koji user that owns the package list entries. Required.
+	Owner string
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// PollMin and PollMax bound the task poll interval: it starts at
+	// PollMin, grows by half after each poll that saw no change, and is
+	// reset when something changed. Defaults 2s and 30s.
+	PollMin, PollMax time.Duration
+	// Intents records submissions for crash safety. Default: a new
+	// MemoryIntentStore (no crash safety).
+	Intents IntentStore
+	// UploadChunk is the upload chunk size in bytes. Default 1 MiB (the
+	// Python client's).
+	UploadChunk int
+	// Test holds knobs for tests.
+	Test BackendTestOptions
+}
+
+// BackendTestOptions are test-only knobs.
+type BackendTestOptions struct {
+	// RPMBuild is the rpmbuild binary. Default "rpmbuild".
+	RPMBuild string
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// Backend builds module components in Koji, following MBS's
+// KojiModuleBuilder: per module build a destination tag
+// "module-N-S-V-C", a build tag "<tag>-build" inheriting from the base
+// module's tag, a build target, then one Koji build task per component,
+// tagging and a build-tag repo regeneration after every batch.
+//
+// It implements runner.Backend and is safe for concurrent use by several
+// module builds.
+type Backend struct {
+	c    Caller
+	opts BackendOptions
+	log  *slog.Logger
+	now  func() time.Time
+
+	polls atomic.Int64
+
+	mu     sync.Mutex
+	newAPI *bool                 // hub ≥ 1.35 (repo.request)
+	builds map[int64]*buildState // by Build.ID
+}
+
+// NewBackend validates opts and returns a Backend. It makes no call.
+func NewBackend(opts BackendOptions) (*Backend, error) {
+	switch {
+	case opts.Client == nil:
+		return nil, fmt.Errorf("koji: new backend: BackendOptions.Client: %w", ErrOptionRequired)
+	case opts.BaseModuleTag == "":
+		return nil, fmt.Errorf("koji: new backend: BackendOptions.BaseModuleTag: %w", ErrOptionRequired)
+	case opts.Owner == "":
+		return nil, fmt.Errorf("koji: new backend: BackendOptions.Owner: %w", ErrOptionRequired)
+	}
+	if len(opts.Arches) == 0 {
+		opts.Arches = []string{"x86_64"}
+	}
+	opts.PollMin = cmp.Or(opts.PollMin, 2*time.Second)
+	opts.PollMax = cmp.Or(opts.PollMax, 30*time.Second)
+	if opts.PollMin < 0 || opts.PollMax < opts.PollMin {
+		return nil, fmt.Errorf("koji: new backend: BackendOptions.PollMin (%s) must be positive and at most PollMax (%s)", opts.PollMin, opts.PollMax)
+	}
+	if opts.Intents == nil {
+		opts.Intents = &MemoryIntentStore{}
+	}
+	opts.UploadChunk = cmp.Or(opts.UploadChunk, 1<<20)
+	opts.Test.RPMBuild = cmp.Or(opts.Test.RPMBuild, "rpmbuild")
+	if opts.Test.Now == nil {
+		opts.Test.Now = time.Now
+	}
+	opts.TopURL = strings.TrimRight(opts.TopURL, "/")
+	return &Backend{
+		c: opts.Client, opts: opts, log: cmp.Or(opts.Logger, slog.Default()), now: opts.Test.Now,
+		builds: map[int64]*buildState{},
+	}, nil
+}
+
+// Polls returns how many task polls (one multiCall each) the backend made.
+func (be *Backend) Polls() int64 { return be.polls.Load() }
+
+// buildState is what the backend knows about one module build.
+type buildState struct {
+	tag, buildTag, target string
+	mu                    sync.Mutex
+	aux                   map[int]bool // open tagBuild/newRepo tasks
+}
+
+// TargetName returns the build target of a module build: the module tag,
+// or, when the tag plus "-build" exceeds 56 characters, "module-" and the
+// first 16 hex digits of sha1("N.S.V.C") (MBS's generate_koji_tag with
+// max_length 56).
+func TargetName(name, stream string, version uint64, context string) string {
+	tag := modulemd.KojiTag(name, stream, version, context)
+	if len(tag)+len("-build") > 56 {
+		sum := sha1.Sum([]byte(name + "." + stream + "." + strconv.FormatUint(version, 10) + "." + context))
+		return "module-" + hex.EncodeToString(sum[:])[:16]
+	}
+	return tag
+}
+
+func (be *Backend) state(b *runner.Build) *buildState {
+	be.mu.Lock()
+	defer be.mu.Unlock()
+	st, ok := be.builds[b.ID]
+	if !ok {
+		tag := modulemd.KojiTag(b.Name, b.Stream, b.Version, b.Context)
+		st = &buildState{tag: tag, buildTag: tag + "-build",
+			target: TargetName(b.Name, b.Stream, b.Version, b.Context), aux: map[int]bool{}}
+		be.builds[b.ID] = st
+	}
+	return st
+}
+
+// hubHasRepoRequests reports whether the hub is 1.35 or later.
+func (be *Backend) hubHasRepoRequests(ctx context.Context) (bool, error) {
+	be.mu.Lock()
+	if be.newAPI != nil {
+		defer be.mu.Unlock()
+		return *be.newAPI, nil
+	}
+	be.mu.Unlock()
+	var v string
+	if err := callInto(ctx, be.c, &v, "getKojiVersion"); err != nil {
+		return false, err
+	}
+	ok := versionAtLeast(v, 1, 35)
+	be.mu.Lock()
+	be.newAPI = &ok
+	be.mu.Unlock()
+	be.log.Info("koji: hub version", "version", v, "repo_requests", ok)
+	return ok, nil
+}
+
+func versionAtLeast(v string, major, minor int) bool {
+	parts := strings.SplitN(v, ".", 3)
+	if len(parts) < 2 {
+		return false
+	}
+	ma, err1 := strconv.Atoi(parts[0])
+	mi, err2 := strconv.Atoi(strings.TrimFunc(parts[1], func(r rune) bool { return r < '0' || r > '9' }))
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return ma > major || (ma == major && mi >= minor)
+}
+
+func callInto(ctx context.Context, c Caller, target any, method string, args ...any) error {
+	v, err := c.Call(ctx, method, args...)
+	if err != nil {
+		return err
+	}
+	if err := v.Decode(target); err != nil {
+		return fmt.Errorf("koji: %s: %w", method, err)
+	}
+	return nil
+}
+
+// multi runs calls in one multiCall and fails on the first fault.
+func (be *Backend) multi(ctx context.Context, calls []MultiCallEntry) ([]MultiCallResult, error) {
+	res, err := be.c.MultiCall(ctx, calls)
+	if err != nil {
+		return nil, err
+	}
+	for i, r := range res {
+		if r.Fault != nil {
+			return nil, fmt.Errorf("koji: %s: %w", calls[i].Method, r.Fault)
+		}
+	}
+	return res, nil
+}
+
+// tagExtra returns the extra of the module's tags: MBS's
+// koji_tag_extra_opts, with xmd.mbs_options.repo_include_all applied.
+func tagExtra(b *runner.Build) map[string]any {
+	extra := map[string]any{
+		"mock.package_manager":     "dnf",
+		"repo_include_all":         true,
+		"mock.new_chroot":          0,
+		"mock.yum.module_hotfixes": 1,
+	}
+	if b.Modulemd != nil {
+		if o, ok := b.Modulemd.Xmd["mbs_options"].(map[string]any); ok {
+			if v, ok := o["repo_include_all"].(bool); ok {
+				extra["repo_include_all"] = v
+			}
+		}
+	}
+	return extra
+}
+
+// tagArches returns the arches string of the module's tags.
+func (be *Backend) tagArches(b *runner.Build) string {
+	arches := be.opts.Arches
+	if b.Modulemd != nil && b.Modulemd.BuildOpts != nil && len(b.Modulemd.BuildOpts.Arches) > 0 {
+		var narrowed []string
+		for _, a := range arches {
+			if slices.Contains(b.Modulemd.BuildOpts.Arches, a) {
+				narrowed = append(narrowed, a)
+			}
+		}
+		if len(narrowed) > 0 {
+			arches = narrowed
+		}
+	}
+	return strings.Join(arches, " ")
+}
+
+// whitelist returns the packages of the tags' package lists:
+// buildopts.rpms.whitelist, else every component's package name, plus
+// module-build-macros.
+func whitelist(b *runner.Build) []string {
+	set := map[string]bool{runner.MacrosComponent: true}
+	if b.Modulemd != nil && b.Modulemd.BuildOpts != nil && len(b.Modulemd.BuildOpts.Whitelist) > 0 {
+		for _, p := range b.Modulemd.BuildOpts.Whitelist {
+			set[p] = true
+		}
+	} else {
+		for _, batch := range b.Batches {
+			for _, c := range batch.Components {
+				set[cmp.Or(c.Package, c.Key)] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(set))
+	for p := range set {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}
+
+type tagInfo struct {
+	ID     int            `json:"id"`
+	Name   string         `json:"name"`
+	Arches *string        `json:"arches"`
+	Extra  map[string]any `json:"extra"`
+	Locked bool           `json:"locked"`
+}
+
+// Prepare creates (or brings up to date) the module's Koji tags, package
+// lists, groups, inheritance and build target. It is idempotent.
+func (be *Backend) Prepare(ctx context.Context, b *runner.Build) error {
+	st := be.state(b)
+	if _, err := be.hubHasRepoRequests(ctx); err != nil {
+		return err
+	}
+	arches, extra := be.tagArches(b), tagExtra(b)
+	var tagIDs [2]int
+	for i, name := range []string{st.tag, st.buildTag} {
+		id, err := be.ensureTag(ctx, name, arches, extra)
+		if err != nil {
+			return err
+		}
+		tagIDs[i] = id
+	}
+	// Package lists: packageListAdd is a no-op for an unchanged entry.
+	var calls []MultiCallEntry
+	for _, tag := range []string{st.tag, st.buildTag} {
+		for _, p := range whitelist(b) {
+			calls = append(calls, MultiCallEntry{Method: "packageListAdd", Args: []any{tag, p, KW{"owner": be.opts.Owner}}})
+		}
+	}
+	if _, err := be.multi(ctx, calls); err != nil {
+		return fmt.Errorf("koji: prepare %s: package list: %w", b.NSVC(), err)
+	}
+	if err := be.ensureGroups(ctx, st); err != nil {
+		return fmt.Errorf("koji: prepare %s: groups: %w", b.NSVC(), err)
+	}
+	if err := be.ensureInheritance(ctx, st, tagIDs[1]); err != nil {
+		return fmt.Errorf("koji: prepare %s: inheritance: %w", b.NSVC(), err)
+	}
+	if err := be.ensureTarget(ctx, st); err != nil {
+		return fmt.Errorf("koji: prepare %s: %w", b.NSVC(), err)
+	}
+	be.log.Info("koji: prepared", "nsvc", b.NSVC(), "tag", st.tag, "target", st.target)
+	return nil
+}
+
+func (be *Backend) ensureTag(ctx context.Context, name, arches string, extra map[string]any) (int, error) {
+	var t *tagInfo
+	if err := callInto(ctx, be.c, &t, "getTag", name); err != nil {
+		return 0, err
+	}
+	if t == nil {
+		var id int
+		if err := callInto(ctx, be.c, &id, "createTag", name, KW{"arches": arches, "extra": extra}); err != nil {
+			return 0, err
+		}
+		return id, nil
+	}
+	if t.Locked {
+		return 0, fmt.Errorf("koji: tag %s is locked", name)
+	}
+	changed := t.Arches == nil || strings.Join(strings.Fields(*t.Arches), " ") != arches
+	for k, v := range extra {
+		if fmt.Sprint(t.Extra[k]) != fmt.Sprint(v) {
+			changed = true
+		}
+	}
+	if changed {
+		if _, err := be.c.Call(ctx, "editTag2", name, KW{"arches": arches, "extra": extra}); err != nil {
+			return 0, err
+		}
+	}
+	return t.ID, nil
+}
+
+type tagGroup struct {
+	Name        string `json:"name"`
+	PackageList []struct {
+		Package string `json:"package"`
+	} `json:"packagelist"`
+}
+
+// ensureGroups gives the build tag the "build" and "srpm-build" groups with
+// the base module tag's packages.
+func (be *Backend) ensureGroups(ctx context.Context, st *buildState) error {
+	res, err := be.multi(ctx, []MultiCallEntry{
+		{Method: "getTagGroups", Args: []any{be.opts.BaseModuleTag, KW{"inherit": true}}},
+		{Method: "getTagGroups", Args: []any{st.buildTag, KW{"inherit": false}}},
+	})
+	if err != nil {
+		return err
+	}
+	var base, have []tagGroup
+	if err := res[0].Value.Decode(&base); err != nil {
+		return err
+	}
+	if err := res[1].Value.Decode(&have); err != nil {
+		return err
+	}
+	pkgs := func(gs []tagGroup, name string) ([]string, bool) {
+		for _, g := range gs {
+			if g.Name == name {
+				var out []string
+				for _, p := range g.PackageList {
+					out = append(out, p.Package)
+				}
+				return out, true
+			}
+		}
+		return nil, false
+	}
+	var calls []MultiCallEntry
+	for _, group := range []string{"build", "srpm-build"} {
+		want, _ := pkgs(base, group)
+		got, exists := pkgs(have, group)
+		if !exists {
+			calls = append(calls, MultiCallEntry{Method: "groupListAdd", Args: []any{st.buildTag, group}})
+		}
+		for _, p := range want {
+			if !slices.Contains(got, p) {
+				calls = append(calls, MultiCallEntry{Method: "groupPackageListAdd", Args: []any{st.buildTag, group, p}})
+			}
+		}
+	}
+	_, err = be.multi(ctx, calls)
+	return err
+}
+
+type inheritLink struct {
+	ParentID     int    `json:"parent_id"`
+	Priority     int    `json:"priority"`
+	MaxDepth     *int   `json:"maxdepth"`
+	Intransitive bool   `json:"intransitive"`
+	NoConfig     bool   `json:"noconfig"`
+	PkgFilter    string `json:"pkg_filter"`
+}
+
+// ensureInheritance makes the build tag inherit from the base module tag,
+// after any parent it already has (MBS: priorities step by 10).
+func (be *Backend) ensureInheritance(ctx context.Context, st *buildState, buildTagID int) error {
+	var base tagInfo
+	if err := callInto(ctx, be.c, &base, "getTag", be.opts.BaseModuleTag, KW{"strict": true}); err != nil {
+		return err
+	}
+	var links []inheritLink
+	if err := callInto(ctx, be.c, &links, "getInheritanceData", st.buildTag); err != nil {
+		return err
+	}
+	prio := 0
+	for _, l := range links {
+		if l.ParentID == base.ID {
+			return nil
+		}
+		prio = max(prio, l.Priority+10)
+	}
+	data := make([]any, 0, len(links)+1)
+	for _, l := range links {
+		data = append(data, l)
+	}
+	data = append(data, map[string]any{
+		"parent_id": base.ID, "priority": prio, "maxdepth": nil,
+		"intransitive": false, "noconfig": false, "pkg_filter": "",
+	})
+	_, err := be.c.Call(ctx, "setInheritanceData", buildTagID, data)
+	return err
+}
+
+func (be *Backend) ensureTarget(ctx context.Context, st *buildState) error {
+	var t *struct {
+		BuildTagName string `json:"build_tag_name"`
+		DestTagName  string `json:"dest_tag_name"`
+	}
+	if err := callInto(ctx, be.c, &t, "getBuildTarget", st.target); err != nil {
+		return err
+	}
+	if t == nil {
+		_, err := be.c.Call(ctx, "createBuildTarget", st.target, st.buildTag, st.tag)
+		return err
+	}
+	if t.BuildTagName != st.buildTag || t.DestTagName != st.tag {
+		return fmt.Errorf("koji: target %s exists with build tag %s and destination tag %s, want %s and %s",
+			st.target, t.BuildTagName, t.DestTagName, st.buildTag, st.tag)
+	}
+	return nil
+}
+
+// Finish returns the module tag as the build's location and the final
+// modulemd with artifacts.rpms set to the NEVRAs of the completed
+// components (module-build-macros excluded).
+func (be *Backend) Finish(ctx context.Context, b *runner.Build) (*runner.Result, error) {
+	st := be.state(b)
+	if b.Modulemd == nil {
+		return nil, fmt.Errorf("koji: finish %s: build has no modulemd", b.NSVC())
+	}
+	set := map[string]bool{}
+	for _, batch := range b.Batches {
+		for _, c := range batch.Components {
+			if c.Key == runner.MacrosComponent || (c.State != runner.ComponentComplete && c.State != runner.ComponentReused) {
+				continue
+			}
+			for _, n := range c.RPMs {
+				set[n] = true
+			}
+		}
+	}
+	nevras := make([]string, 0, len(set))
+	for n := range set {
+		nevras = append(nevras, n)
+	}
+	sort.Strings(nevras)
+	s := b.Modulemd.Clone()
+	s.Artifacts.RPMs = nevras
+	out, err := s.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("koji: finish %s: %w", b.NSVC(), err)
+	}
+	be.log.Info("koji: build finished", "nsvc", b.NSVC(), "tag", st.tag, "rpms", len(nevras))
+	return &runner.Result{Modulemd: out, Location: st.tag}, nil
+}
+
+// Cancel cancels every open Koji task of the build: component builds
+// (from the intent store) and the backend's own tagging and repo tasks.
+func (be *Backend) Cancel(ctx context.Context, b *runner.Build) error {
+	st := be.state(b)
+	intents, err := be.opts.Intents.Tasks(ctx, b.ID)
+	if err != nil {
+		return fmt.Errorf("koji: cancel %s: %w", b.NSVC(), err)
+	}
+	var ids []int
+	for _, in := range intents {
+		if in.TaskID != 0 {
+			ids = append(ids, in.TaskID)
+		}
+	}
+	st.mu.Lock()
+	for id := range st.aux {
+		ids = append(ids, id)
+	}
+	st.mu.Unlock()
+	if len(ids) == 0 {
+		return nil
+	}
+	slices.Sort(ids)
+	infos, err := be.taskInfos(ctx, ids)
+	if err != nil {
+		return fmt.Errorf("koji: cancel %s: %w", b.NSVC(), err)
+	}
+	var calls []MultiCallEntry
+	for _, id := range ids {
+		if in, ok := infos[id]; ok && !in.done() {
+			calls = append(calls, MultiCallEntry{Method: "cancelTask", Args: []any{id}})
+		}
+	}
+	if _, err := be.multi(ctx, calls); err != nil {
+		return fmt.Errorf("koji: cancel %s: %w", b.NSVC(), err)
+	}
+	be.log.Info("koji: canceled tasks", "nsvc", b.NSVC(), "tasks", len(calls))
+	return nil
+}
+
+// Koji task states.
+const (
+	taskFree     = 0
+	taskOpen     = 1
+	taskClosed   = 2
+	taskCanceled = 3
+	taskAssigned = 4
+	taskFailed   = 5
+)
+
+var taskStateNames = map[int]string{taskFree: "FREE", taskOpen: "OPEN", taskClosed: "CLOSED",
+	taskCanceled: "CANCELED", taskAssigned: "ASSIGNED", taskFailed: "FAILED"}
+
+type taskInfo struct {
+	ID     int    `json:"id"`
+	State  int    `json:"state"`
+	Method string `json:"method"`
+}
+
+func (t taskInfo) done() bool {
+	return t.State == taskClosed || t.State == taskCanceled || t.State == taskFailed
+}
+
+// taskInfos fetches the state of tasks in one multiCall.
+func (be *Backend) taskInfos(ctx context.Context, ids []int) (map[int]taskInfo, error) {
+	calls := make([]MultiCallEntry, len(ids))
+	for i, id := range ids {
+		calls[i] = MultiCallEntry{Method: "getTaskInfo", Args: []any{id}}
+	}
+	res, err := be.multi(ctx, calls)
+	if err != nil {
+		return nil, err
+	}
+	be.polls.Add(1)
+	out := make(map[int]taskInfo, len(ids))
+	for i, r := range res {
+		var t *taskInfo
+		if err := r.Value.Decode(&t); err != nil {
+			return nil, err
+		}
+		if t == nil {
+			return nil, fmt.Errorf("koji: task %d does not exist", ids[i])
+		}
+		out[ids[i]] = *t
+	}
+	return out, nil
+}
+
+// poller sleeps between polls: PollMin at first, growing by half while
+// nothing changes, reset by a change, never above PollMax.
+type poller struct {
+	min, max, cur time.Duration
+}
+
+func (p *poller) wait(ctx context.Context, changed bool) error {
+	switch {
+	case changed || p.cur == 0:
+		p.cur = p.min
+	default:
+		p.cur = min(p.cur+p.cur/2, p.max)
+	}
+	t := time.NewTimer(p.cur)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// waitAux waits for the backend's own tasks (tagBuild, newRepo) to close;
+// one that fails or is canceled is a *TaskError.
+func (be *Backend) waitAux(ctx context.Context, st *buildState, ids []int) (map[int]taskInfo, error) {
+	st.mu.Lock()
+	for _, id := range ids {
+		st.aux[id] = true
+	}
+	st.mu.Unlock()
+	defer func() {
+		st.mu.Lock()
+		for _, id := range ids {
+			delete(st.aux, id)
+		}
+		st.mu.Unlock()
+	}()
+	p := &poller{min: be.opts.PollMin, max: be.opts.PollMax}
+	open := slices.Clone(ids)
+	done := map[int]taskInfo{}
+	for changed := true; len(open) > 0; {
+		if err := p.wait(ctx, changed); err != nil {
+			return nil, err
+		}
+		infos, err := be.taskInfos(ctx, open)
+		if err != nil {
+			return nil, err
+		}
+		changed = false
+		var still []int
+		for _, id := range open {
+			in := infos[id]
+			if !in.done() {
+				still = append(still, id)
+				continue
+			}
+			changed = true
+			done[id] = in
+			if in.State != taskClosed {
+				reason := ""
+				if in.State == taskFailed {
+					if _, err := be.c.Call(ctx, "getTaskResult", id); err != nil {
+						var f *Fault
+						if errors.As(err, &f) {
+							reason = f.String
+						}
+					}
+				}
+				return nil, &TaskError{TaskID: id, Method: in.Method, State: taskStateNames[in.State], Reason: reason}
+			}
+		}
+		open = still
+	}
+	return done, nil
+}

@@ -1,0 +1,30 @@
+// Package koji drives a Koji hub: a small XML-RPC client in Koji's dialect
+// (sessions in the Koji-Session-* headers with a strictly increasing
+// callnum, <nil/> for None, keyword arguments, multiCall, typed faults,
+// retries of transport errors and HTTP 5xx only) and a runner.Backend that
+// builds a module's components in Koji the way MBS's KojiModuleBuilder does.
+//
+// # Client
+//
+// NewClient returns a Client; Login or SSLLogin opens a session. Call sends
+// one method call, MultiCall several in one request. A hub fault comes back
+// as a *Fault (see the fault code constants); everything else as a
+// *CallError. The client encodes and decodes XML-RPC itself rather than
+// through github.com/kolo/xmlrpc, whose encoder sends Go nil as <value/>
+// (which the hub reads as ""), whose decoder gives a non-nil pointer for
+// <nil/>, and whose Call flattens faults into strings.
+//
+// # Backend
+//
+// NewBackend returns a Backend for one hub. Per module build, Prepare makes
+// the tags module-N-S-V-C and module-N-S-V-C-build (arches and MBS's tag
+// extra), their package lists, the build tag's "build" and "srpm-build"
+// groups (copied from the base module tag), the build tag's inheritance from
+// the base module tag, and the build target. BuildBatch submits one Koji
+// build task per component, watches all of a batch's tasks in one
+// multiCall per poll, tags the results and waits for the build tag's repo.
+// Submissions go through an IntentStore so that a restarted process
+// re-attaches to its tasks instead of submitting them again.
+//
+// Credentials (passwords, session keys) are never logged.
+package koji

@@ -50,6 +50,7 @@ type config struct {
 			Sandbox   string `yaml:"sandbox"`
 			OnFailure string `yaml:"on_failure"`
 		} `yaml:"local"`
+		Koji kojiConfig `yaml:"koji"`
 	} `yaml:"backend"`
 }
 
@@ -97,8 +98,13 @@ func (c *config) validate() error {
 		return errors.New("data_dir: required")
 	case len(c.Forges) == 0:
 		return errors.New("forges: at least one forge is required")
-	case c.Backend.Kind != "local":
-		return fmt.Errorf("backend.kind: %q is not supported (supported: local)", c.Backend.Kind)
+	case c.Backend.Kind != "local" && c.Backend.Kind != "koji":
+		return fmt.Errorf("backend.kind: %q is not supported (supported: local, koji)", c.Backend.Kind)
+	}
+	if c.Backend.Kind == "koji" {
+		if err := c.Backend.Koji.validate(); err != nil {
+			return err
+		}
 	}
 	if c.Build.RebuildStrategy != "" && !slices.Contains(runner.RebuildStrategies(), c.Build.RebuildStrategy) {
 		return fmt.Errorf("build.rebuild_strategy: %q, want one of %s", c.Build.RebuildStrategy, strings.Join(runner.RebuildStrategies(), ", "))

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/rida-build/rida/koji"
+	"github.com/rida-build/rida/local"
+	"github.com/rida-build/rida/runner"
+	"github.com/rida-build/rida/state"
+)
+
+// kojiConfig is the backend.koji section.
+type kojiConfig struct {
+	HubURL        string        `yaml:"hub_url"`
+	TopURL        string        `yaml:"top_url"`
+	Auth          string        `yaml:"auth"`
+	User          string        `yaml:"user"`
+	PasswordEnv   string        `yaml:"password_env"`
+	PasswordFile  string        `yaml:"password_file"`
+	CertFile      string        `yaml:"cert_file"`
+	KeyFile       string        `yaml:"key_file"`
+	CAFile        string        `yaml:"ca_file"`
+	BaseModuleTag string        `yaml:"base_module_tag"`
+	Arches        []string      `yaml:"arches"`
+	Priority      int           `yaml:"priority"`
+	AllowedSCM    []string      `yaml:"allowed_scm"`
+	PollMin       time.Duration `yaml:"poll_min"`
+	PollMax       time.Duration `yaml:"poll_max"`
+}
+
+func (k *kojiConfig) validate() error {
+	switch {
+	case k.HubURL == "":
+		return errors.New("backend.koji.hub_url: required")
+	case k.BaseModuleTag == "":
+		return errors.New("backend.koji.base_module_tag: required")
+	case k.Auth != "password" && k.Auth != "ssl":
+		return fmt.Errorf("backend.koji.auth: %q, want password or ssl", k.Auth)
+	case k.Auth == "password" && k.User == "":
+		return errors.New("backend.koji.user: required with auth: password")
+	case k.Auth == "ssl" && (k.CertFile == "" || k.KeyFile == ""):
+		return errors.New("backend.koji.cert_file and key_file: required with auth: ssl")
+	}
+	return nil
+}
+
+// newBackend builds the configured backend and the name that goes into
+// build identities.
+func newBackend(ctx context.Context, cfg *config, store *state.Store, logger *slog.Logger) (runner.Backend, string, error) {
+	switch cfg.Backend.Kind {
+	case "koji":
+		return newKojiBackend(ctx, &cfg.Backend.Koji, store, logger)
+	default:
+		be, err := local.New(local.Options{
+			WorkDir: filepath.Join(cfg.DataDir, "builds"), Parallel: cfg.Backend.Local.Parallel,
+			Sandbox: cfg.Backend.Local.Sandbox, OnFailure: cfg.Backend.Local.OnFailure, Logger: logger,
+			Slots: runner.NewLimiter(cfg.Build.MaxComponents),
+		})
+		return be, "local", err
+	}
+}
+
+func newKojiBackend(ctx context.Context, k *kojiConfig, store *state.Store, logger *slog.Logger) (runner.Backend, string, error) {
+	httpClient := &http.Client{Timeout: 10 * time.Minute}
+	if k.Auth == "ssl" || k.CAFile != "" {
+		tc := &tls.Config{MinVersion: tls.VersionTLS12}
+		if k.CAFile != "" {
+			pem, err := os.ReadFile(k.CAFile)
+			if err != nil {
+				return nil, "", fmt.Errorf("backend.koji.ca_file: %w", err)
+			}
+			tc.RootCAs = x509.NewCertPool()
+			if !tc.RootCAs.AppendCertsFromPEM(pem) {
+				return nil, "", fmt.Errorf("backend.koji.ca_file %s: no PEM certificate in it", k.CAFile)
+			}
+		}
+		if k.Auth == "ssl" {
+			cert, err := tls.LoadX509KeyPair(k.CertFile, k.KeyFile)
+			if err != nil {
+				return nil, "", fmt.Errorf("backend.koji.cert_file/key_file: %w", err)
+			}
+			tc.Certificates = []tls.Certificate{cert}
+		}
+		httpClient.Transport = &http.Transport{TLSClientConfig: tc, Proxy: http.ProxyFromEnvironment}
+	}
+	client, err := koji.NewClient(koji.ClientOptions{HubURL: k.HubURL, HTTPClient: httpClient, Logger: logger})
+	if err != nil {
+		return nil, "", err
+	}
+	if k.Auth == "ssl" {
+		err = client.SSLLogin(ctx)
+	} else {
+		var password string
+		if password, err = secretFrom(k.PasswordEnv, k.PasswordFile); err == nil {
+			err = client.Login(ctx, k.User, password)
+		}
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("koji login to %s: %w", k.HubURL, err)
+	}
+	be, err := koji.NewBackend(koji.BackendOptions{
+		Client: client, TopURL: k.TopURL, Arches: k.Arches, BaseModuleTag: k.BaseModuleTag, Priority: k.Priority,
+		AllowedSCM: k.AllowedSCM, Owner: k.User, Logger: logger, PollMin: k.PollMin, PollMax: k.PollMax,
+		Intents: kojiIntents{store},
+	})
+	return be, "koji:" + k.HubURL, err
+}
+
+// secretFrom reads a secret from an environment variable or a file; the
+// error names where it looked, never a value.
+func secretFrom(env, file string) (string, error) {
+	if env != "" {
+		if v := os.Getenv(env); v != "" {
+			return v, nil
+		}
+	}
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", err
+		}
+		if v := strings.TrimRight(string(b), "\r\n"); v != "" {
+			return v, nil
+		}
+	}
+	return "", fmt.Errorf("no password: set the environment variable named by password_env (%q) or password_file (%q)", env, file)
+}
+
+// kojiIntents keeps the Koji backend's submission intents in rida's store,
+// so a restart finds the tasks instead of submitting them again.
+type kojiIntents struct{ s *state.Store }
+
+var _ koji.IntentStore = kojiIntents{}
+
+func (k kojiIntents) RecordIntent(ctx context.Context, buildID int64, component, src string) error {
+	return k.s.RecordKojiIntent(ctx, buildID, component, src)
+}
+
+func (k kojiIntents) RecordTask(ctx context.Context, buildID int64, component string, taskID int) error {
+	return k.s.RecordKojiTask(ctx, buildID, component, taskID)
+}
+
+func (k kojiIntents) Tasks(ctx context.Context, buildID int64) (map[string]koji.Intent, error) {
+	in, err := k.s.KojiIntents(ctx, buildID)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]koji.Intent, len(in))
+	for key, v := range in {
+		out[key] = koji.Intent{Src: v.Src, TaskID: v.TaskID}
+	}
+	return out, nil
+}

@@ -21,7 +21,9 @@ import (
 //     and the content-key index match the requests;
 //   - the component index is exactly the union of the module records;
 //   - events are numbered densely from 1, module builds' last transition
-//     matches their state.
+//     matches their state;
+//   - every status outbox entry that is not done is in the due index under
+//     its next attempt, and the due index names nothing else.
 //
 // It returns a *CheckError listing every problem, or nil. Tests call it on
 // cleanup; operators can run it through the CLI.
@@ -47,6 +49,7 @@ func (s *Store) Check() error {
 		checkRequests(tx, add)
 		checkIndex(tx, add)
 		checkEventsAndBuilds(tx, add)
+		checkOutbox(tx, add)
 		return nil
 	})
 	if err != nil {

@@ -93,7 +93,28 @@ type ModuleBuild struct {
 	// CancelRequestedBy is set by RequestCancel: who asked to stop the
 	// build, or "superseded by ..." when a newer request replaced it.
 	CancelRequestedBy string `json:"cancel_requested_by,omitempty"`
+	// FailureKind says why a failed build failed; the runner sets it
+	// together with State failed. It decides the commit status: failure
+	// for FailureBuild, error for FailureInfra, canceled for
+	// FailureCanceled. Empty (older records, other writers) means unknown.
+	FailureKind FailureKind `json:"failure_kind,omitempty"`
 }
+
+// FailureKind classifies a failed module build.
+type FailureKind string
+
+const (
+	// FailureBuild: the content did not build (a component failed, the
+	// modulemd is invalid, a ref does not exist). Commit status "failure".
+	FailureBuild FailureKind = "failure"
+	// FailureInfra: rida could not finish for reasons that are not the
+	// content's fault (backend or forge unreachable, disk full, crash).
+	// Commit status "error".
+	FailureInfra FailureKind = "error"
+	// FailureCanceled: cancelled by someone, or superseded by a newer
+	// request (CancelRequestedBy says which). Commit status "canceled".
+	FailureCanceled FailureKind = "canceled"
+)
 
 // ComponentBuild is one component of a module build, as recorded.
 type ComponentBuild struct {
@@ -180,6 +201,9 @@ func (s *Store) putModuleBuild(tx *bolt.Tx, mb ModuleBuild) (*ModuleBuild, error
 		return nil, err
 	}
 	if err := putJSON(b, u64(mb.ID), mb); err != nil {
+		return nil, err
+	}
+	if err := s.emitStatuses(tx, StatusEvent{Kind: StatusEventBuildState, Before: prev, After: &mb}); err != nil {
 		return nil, err
 	}
 	return &mb, nil

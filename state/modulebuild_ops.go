@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -22,6 +23,12 @@ func (s *Store) UpdateComponentBuild(ctx context.Context, id uint64, c Component
 		}
 		for i := range mb.Components {
 			if mb.Components[i].Key == c.Key {
+				var before *ModuleBuild
+				if s.opts.StatusesFor != nil {
+					b := *mb
+					b.Components = slices.Clone(mb.Components)
+					before = &b
+				}
 				mb.Components[i] = c
 				mb.UpdatedAt = s.now().UTC()
 				if err := s.appendEvent(tx, EventComponentBuildState, "modulebuild/"+strconv.FormatUint(id, 10), map[string]any{
@@ -29,7 +36,10 @@ func (s *Store) UpdateComponentBuild(ctx context.Context, id uint64, c Component
 				}); err != nil {
 					return err
 				}
-				return putJSON(tx.Bucket(bucketModuleBuilds), u64(id), mb)
+				if err := putJSON(tx.Bucket(bucketModuleBuilds), u64(id), mb); err != nil {
+					return err
+				}
+				return s.emitStatuses(tx, StatusEvent{Kind: StatusEventBatchProgress, Before: before, After: mb})
 			}
 		}
 		return &NotFoundError{Kind: "component build", Key: strconv.FormatUint(id, 10) + "/" + c.Key}

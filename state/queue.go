@@ -284,6 +284,9 @@ func (s *Store) enqueue(tx *bolt.Tx, in BuildRequest) (EnqueueResult, error) {
 		}); err != nil {
 			return EnqueueResult{}, err
 		}
+		if err := s.emitStatuses(tx, StatusEvent{Kind: StatusEventEnqueued, Request: r}); err != nil {
+			return EnqueueResult{}, err
+		}
 		return EnqueueResult{Action: EnqueueMerged, Request: r}, nil
 	}
 
@@ -322,6 +325,9 @@ func (s *Store) enqueue(tx *bolt.Tx, in BuildRequest) (EnqueueResult, error) {
 	if err := s.appendEvent(tx, EventRequestCreated, requestSubject(id), map[string]any{
 		"key": key, "kind": r.Kind, "reasons": r.Reasons, "delivery_ids": r.DeliveryIDs, "module_commit": r.ModuleCommit,
 	}); err != nil {
+		return EnqueueResult{}, err
+	}
+	if err := s.emitStatuses(tx, StatusEvent{Kind: StatusEventEnqueued, Request: r}); err != nil {
 		return EnqueueResult{}, err
 	}
 	return EnqueueResult{Action: EnqueueCreated, Request: r}, nil

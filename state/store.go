@@ -35,7 +35,7 @@ var (
 	bucketEvents          = []byte("events")              // seq BE -> Event
 	bucketModuleBuilds    = []byte("module_builds")       // id BE -> ModuleBuild
 	bucketComponentBuilds = []byte("component_builds")    // reserved for the runner
-	bucketStatusOutbox    = []byte("status_outbox")       // reserved for the forge reporter
+	bucketStatusOutbox    = []byte("status_outbox")       // OutboxKey -> OutboxEntry (outbox.go)
 
 	keySchema = []byte("schema")
 )
@@ -45,7 +45,7 @@ func allBuckets() [][]byte {
 		bucketMeta, bucketDeliveries, bucketPlanJobs, bucketPlanAvailable, bucketPlanLeased,
 		bucketRequests, bucketQueue, bucketQueuePending, bucketRequestsContent,
 		bucketIndexModules, bucketIndexComponents, bucketEvents,
-		bucketModuleBuilds, bucketComponentBuilds, bucketStatusOutbox,
+		bucketModuleBuilds, bucketComponentBuilds, bucketStatusOutbox, bucketStatusOutboxDue,
 	}
 }
 
@@ -78,6 +78,20 @@ type Options struct {
 	// disposition instead of making it available again, so one poisonous
 	// delivery cannot crash planners forever. Default 5.
 	MaxPlanAttempts int
+
+	// StatusesFor, when set, says which commit statuses a state change
+	// owes the forges. The store calls it inside the transaction of
+	// Enqueue (request created or merged), PutModuleBuild and
+	// UpdateComponentBuild and writes what it returns into the status
+	// outbox in that same transaction (see outbox.go). It must be pure and
+	// fast: no I/O, no store calls. Default nil: no outbox entries are
+	// written (package statuses provides one: (*statuses.Mapper).StatusesFor).
+	StatusesFor func(StatusEvent) []StatusUpdate
+
+	// OnStatusQueued, when set, is called after a transaction that made an
+	// outbox entry due has committed (outside the transaction), to wake
+	// the status worker. It must not block. Default nil.
+	OnStatusQueued func()
 }
 
 func (o Options) withDefaults() Options {

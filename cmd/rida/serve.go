@@ -13,9 +13,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"github.com/rida-build/rida/api"
 	"github.com/rida-build/rida/examples"
-	"github.com/rida-build/rida/local"
 	"github.com/rida-build/rida/runner"
 	"github.com/rida-build/rida/scm"
 	"github.com/rida-build/rida/state"
@@ -128,17 +130,13 @@ func newServer(cfg *config, forges []webhook.ForgeConfig, logger *slog.Logger) (
 	if err != nil {
 		return fail(err)
 	}
-	be, err := local.New(local.Options{
-		WorkDir: filepath.Join(cfg.DataDir, "builds"), Parallel: cfg.Backend.Local.Parallel,
-		Sandbox: cfg.Backend.Local.Sandbox, OnFailure: cfg.Backend.Local.OnFailure, Logger: logger,
-		Slots: runner.NewLimiter(cfg.Build.MaxComponents),
-	})
+	be, backendName, err := newBackend(context.Background(), cfg, store, logger)
 	if err != nil {
 		return fail(err)
 	}
 	s.runner, err = runner.New(runner.Options{
 		Store: store, Backend: be, Modules: runner.SCMModules{Mirrors: mirrors, File: cfg.Repos.ModuleFile},
-		Resolver: scm.Resolver{Mirrors: mirrors}, NotFound: scm.ErrNotFound, BackendName: "local",
+		Resolver: scm.Resolver{Mirrors: mirrors}, NotFound: scm.ErrNotFound, BackendName: backendName,
 		MaxBuilds: cfg.Build.MaxBuilds, DefaultRepository: cfg.Repos.ComponentBaseURL,
 		Platform: cfg.Build.Platform, Marking: cfg.Build.Marking, RebuildStrategy: cfg.Build.RebuildStrategy,
 		CancelRunning: cfg.Build.CancelRunning, ManualReady: cfg.Build.ManualReady, Logger: logger,
@@ -160,7 +158,16 @@ func newServer(cfg *config, forges []webhook.ForgeConfig, logger *slog.Logger) (
 	if err != nil {
 		return fail(err)
 	}
-	s.api, err = api.New(api.Options{Store: store, Canceler: s.runner, Logger: logger})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics, err := api.NewMetrics(api.MetricsOptions{Registry: reg, Store: store})
+	if err != nil {
+		return fail(err)
+	}
+	s.api, err = api.New(api.Options{
+		Store: store, Canceler: s.runner, Logger: logger, Metrics: metrics, DataDir: cfg.DataDir,
+		PublicURL: cfg.PublicURL, OnEnqueue: s.runner.Notify, Branches: runner.SCMBranches{Mirrors: mirrors}, Version: version,
+	})
 	if err != nil {
 		return fail(err)
 	}
@@ -191,7 +198,7 @@ func (s *server) close() { s.store.Close() }
 
 func (s *server) handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/webhooks/", s.receiver)
+	mux.Handle("/webhooks/", s.api.Metrics().Webhooks(s.receiver))
 	mux.Handle("/", s.api)
 	return mux
 }

@@ -75,14 +75,22 @@ type serverProc struct {
 	done chan struct{}
 }
 
-func startServe(t *testing.T, dataDir, secret string) *serverProc {
+func startServe(t *testing.T, dataDir, secret string, extra ...string) *serverProc {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(exe, "serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir)
-	cmd.Env = append(os.Environ(), "RIDA_TEST_RUN_MAIN=1", "RIDA_WEBHOOK_SECRET="+secret)
+	// extra holds further serve flags, then "--" and environment entries.
+	flags, env := extra, []string(nil)
+	for i, e := range extra {
+		if e == "--" {
+			flags, env = extra[:i], extra[i+1:]
+			break
+		}
+	}
+	cmd := exec.Command(exe, append([]string{"serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir}, flags...)...)
+	cmd.Env = append(append(os.Environ(), "RIDA_TEST_RUN_MAIN=1", "RIDA_WEBHOOK_SECRET="+secret), env...)
 	logf, err := os.OpenFile(filepath.Join(filepath.Dir(dataDir), "serve.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		t.Fatal(err)

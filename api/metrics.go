@@ -1,0 +1,252 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/rida-build/rida/state"
+)
+
+// MetricsStore is what the scrape-time collector reads. *state.Store
+// implements it.
+type MetricsStore interface {
+	QueueStats(ctx context.Context) (state.QueueStats, error)
+	ModuleBuilds(ctx context.Context, match func(*state.ModuleBuild) bool) ([]state.ModuleBuild, error)
+}
+
+// MetricsOptions configures NewMetrics.
+type MetricsOptions struct {
+	// Registry receives every rida metric and is what /metrics serves.
+	// Required; process and Go runtime collectors are the caller's choice.
+	Registry *prometheus.Registry
+	// Store, if set, is read at every scrape for the queue and build
+	// metrics.
+	Store MetricsStore
+	// ComponentBuckets are the histogram buckets (seconds) of component
+	// build durations. Default 10s … 4h.
+	ComponentBuckets []float64
+	// Now is the clock for ages. Default time.Now.
+	Now func() time.Time
+}
+
+// Metrics holds rida's Prometheus metrics. Its methods are safe for
+// concurrent use and do nothing on a nil *Metrics, so callers need no
+// checks when metrics are off.
+type Metrics struct {
+	reg         *prometheus.Registry
+	webhooks    *prometheus.CounterVec
+	statusPosts *prometheus.CounterVec
+	firstStatus prometheus.Histogram
+}
+
+// NewMetrics registers rida's metrics on opts.Registry:
+//
+//	rida_webhook_requests_total{forge,code}          counter (Webhooks middleware; code is 2xx/4xx/5xx)
+//	rida_status_posts_total{forge,outcome}           counter (StatusPosted)
+//	rida_time_to_first_status_seconds                histogram (TimeToFirstStatus)
+//	rida_queue_pending_requests                      gauge (store, at scrape)
+//	rida_queue_running_requests                      gauge (store, at scrape)
+//	rida_queue_oldest_pending_age_seconds            gauge (store, at scrape; 0 when empty)
+//	rida_module_builds{state}                        gauge: builds by state (store, at scrape)
+//	rida_component_build_duration_seconds{state}     histogram of finished components (store, at scrape)
+func NewMetrics(opts MetricsOptions) (*Metrics, error) {
+	if opts.Registry == nil {
+		return nil, errors.New("api: MetricsOptions.Registry is required")
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if len(opts.ComponentBuckets) == 0 {
+		opts.ComponentBuckets = []float64{10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400}
+	}
+	m := &Metrics{
+		reg: opts.Registry,
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rida_webhook_requests_total", Help: "Webhook requests answered, by forge path and status code class.",
+		}, []string{"forge", "code"}),
+		statusPosts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rida_status_posts_total", Help: "Commit status posts to forges, by forge and outcome (ok, retry, failed).",
+		}, []string{"forge", "outcome"}),
+		firstStatus: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "rida_time_to_first_status_seconds", Help: "Time from a delivery's receipt to its first commit status post.",
+			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60},
+		}),
+	}
+	cs := []prometheus.Collector{m.webhooks, m.statusPosts, m.firstStatus}
+	if opts.Store != nil {
+		cs = append(cs, newStoreCollector(opts))
+	}
+	for _, c := range cs {
+		if err := opts.Registry.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// Handler serves the registry in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	if m == nil {
+		return http.NotFoundHandler()
+	}
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// webhookForges bounds the forge label: anything else counts as "other".
+var webhookForges = []string{"github", "gitea", "forgejo", "gitlab"}
+
+// Webhooks wraps the webhook receiver so every answer is counted by the
+// forge named in its path (/webhooks/<forge>) and its status code class.
+func (m *Metrics) Webhooks(h http.Handler) http.Handler {
+	if m == nil {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(rec, r)
+		forge := strings.Trim(strings.TrimPrefix(r.URL.Path, "/webhooks/"), "/")
+		known := false
+		for _, f := range webhookForges {
+			known = known || f == forge
+		}
+		if !known {
+			forge = "other"
+		}
+		m.webhooks.WithLabelValues(forge, codeClass(rec.status)).Inc()
+	})
+}
+
+func codeClass(status int) string {
+	switch {
+	case status >= 500:
+		return "5xx"
+	case status >= 400:
+		return "4xx"
+	case status >= 300:
+		return "3xx"
+	}
+	return "2xx"
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if !r.wrote {
+		r.status, r.wrote = code, true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// StatusPosted counts one commit status post to forge with outcome (for
+// example "ok", "retry", "failed"). The status outbox calls it.
+func (m *Metrics) StatusPosted(forge, outcome string) {
+	if m == nil {
+		return
+	}
+	m.statusPosts.WithLabelValues(forge, outcome).Inc()
+}
+
+// TimeToFirstStatus observes the time from a delivery's receipt to its
+// first status post. The status outbox calls it once per delivery.
+func (m *Metrics) TimeToFirstStatus(d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.firstStatus.Observe(d.Seconds())
+}
+
+// storeCollector reads the store at scrape time.
+type storeCollector struct {
+	opts                             MetricsOptions
+	pending, running, oldest, builds *prometheus.Desc
+	componentDur                     *prometheus.Desc
+}
+
+func newStoreCollector(opts MetricsOptions) *storeCollector {
+	return &storeCollector{
+		opts:    opts,
+		pending: prometheus.NewDesc("rida_queue_pending_requests", "Build requests waiting in the queue.", nil, nil),
+		running: prometheus.NewDesc("rida_queue_running_requests", "Build requests being built.", nil, nil),
+		oldest:  prometheus.NewDesc("rida_queue_oldest_pending_age_seconds", "Age of the oldest pending build request (0 when none).", nil, nil),
+		builds:  prometheus.NewDesc("rida_module_builds", "Module builds in the store, by state.", []string{"state"}, nil),
+		componentDur: prometheus.NewDesc("rida_component_build_duration_seconds",
+			"Durations of finished component builds in the store (not reused ones), by final state.", []string{"state"}, nil),
+	}
+}
+
+func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.pending, c.running, c.oldest, c.builds, c.componentDur} {
+		ch <- d
+	}
+}
+
+func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	qs, err := c.opts.Store.QueueStats(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.pending, err)
+	} else {
+		ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(qs.Pending))
+		ch <- prometheus.MustNewConstMetric(c.running, prometheus.GaugeValue, float64(qs.Running))
+		age := 0.0
+		if !qs.OldestPending.IsZero() {
+			age = max(0, c.opts.Now().Sub(qs.OldestPending).Seconds())
+		}
+		ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, age)
+	}
+	builds, err := c.opts.Store.ModuleBuilds(ctx, nil)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.builds, err)
+		return
+	}
+	byState := map[string]int{}
+	for st := state.ModuleStateInit; st <= state.ModuleStateGarbage; st++ {
+		byState[st.String()] = 0
+	}
+	type hist struct {
+		count   uint64
+		sum     float64
+		buckets map[float64]uint64
+	}
+	hists := map[string]*hist{}
+	for _, mb := range builds {
+		byState[mb.State.String()]++
+		for _, comp := range mb.Components {
+			if comp.Started.IsZero() || comp.Finished.IsZero() || comp.State == "reused" {
+				continue
+			}
+			h := hists[comp.State]
+			if h == nil {
+				h = &hist{buckets: map[float64]uint64{}}
+				hists[comp.State] = h
+			}
+			d := comp.Finished.Sub(comp.Started).Seconds()
+			h.count++
+			h.sum += d
+			for _, b := range c.opts.ComponentBuckets {
+				if d <= b {
+					h.buckets[b]++
+				}
+			}
+		}
+	}
+	for name, n := range byState {
+		ch <- prometheus.MustNewConstMetric(c.builds, prometheus.GaugeValue, float64(n), name)
+	}
+	for name, h := range hists {
+		ch <- prometheus.MustNewConstHistogram(c.componentDur, h.count, h.sum, h.buckets, name)
+	}
+}

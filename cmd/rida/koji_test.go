@@ -1,0 +1,174 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rida-build/rida/examples"
+	"github.com/rida-build/rida/koji/kojitest"
+)
+
+const kojiBaseTag = "module-el9-build"
+
+func kojiSetup(t *testing.T, buildDuration time.Duration) (*kojitest.Hub, *examples.Layout, string, string) {
+	t.Helper()
+	hub := kojitest.New(t, kojitest.Options{BuildDuration: buildDuration, RepoDuration: 20 * time.Millisecond})
+	hub.SeedTag(kojitest.TagSeed{Name: kojiBaseTag, Arches: "x86_64", Groups: map[string][]string{
+		"build": {"bash", "rpm-build"}, "srpm-build": {"bash", "rpm-build", "git"},
+	}})
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "git"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	layout, err := examples.CreateRepos(filepath.Join(dir, "git"), examples.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
+data_dir: %s
+forges: [{kind: github, secret_env: RIDA_WEBHOOK_SECRET}]
+repos: {modules: ["modules/*"], components: ["rpms/*"]}
+backend:
+  kind: koji
+  koji:
+    hub_url: %s
+    auth: password
+    user: kojiadmin
+    password_env: RIDA_KOJI_PASSWORD
+    base_module_tag: %s
+    arches: [x86_64]
+    poll_min: 10ms
+    poll_max: 50ms
+`, filepath.Join(dir, "data"), hub.URL, kojiBaseTag)
+	cfgPath := filepath.Join(dir, "rida.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return hub, layout, cfgPath, filepath.Join(dir, "data")
+}
+
+// deliverModulePush sends the module repository's first push, signed, and
+// returns the delivery id.
+func deliverModulePush(t *testing.T, base, secret string, layout *examples.Layout) uint64 {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{
+		"ref": "refs/heads/" + layout.Module.Branch, "before": strings.Repeat("0", 40), "after": layout.Module.Commit,
+		"repository": map[string]any{"full_name": "modules/" + examples.ModuleName, "clone_url": layout.Module.URL},
+		"sender":     map[string]any{"login": "packager"}, "commits": []map[string]any{{"id": layout.Module.Commit, "message": "import"}},
+	})
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(body)
+	req, _ := http.NewRequest(http.MethodPost, base+"/webhooks/github", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-GitHub-Event", "push")
+	req.Header.Set("X-GitHub-Delivery", "koji-test-1")
+	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var ack struct {
+		Delivery uint64 `json:"delivery"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&ack); err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("delivery: %d %v", resp.StatusCode, err)
+	}
+	return ack.Delivery
+}
+
+// buildCalls counts the hub's build calls per source.
+func buildCalls(hub *kojitest.Hub) map[string]int {
+	out := map[string]int{}
+	for _, c := range hub.FlatCalls() {
+		if c.Method == "build" && c.Fault == 0 {
+			out[fmt.Sprint(c.Args[0])]++
+		}
+	}
+	return out
+}
+
+// TestServe_Koji_PushToReady goes from a signed webhook delivery to a
+// finished module build through the Koji backend against the hub double.
+func TestServe_Koji_PushToReady(t *testing.T) {
+	const secret = "koji-secret"
+	hub, layout, cfgPath, data := kojiSetup(t, 50*time.Millisecond)
+	p := startServe(t, data, secret, "--config", cfgPath, "--", "RIDA_KOJI_PASSWORD=kojipass")
+	d := &demo{base: p.base, client: &http.Client{Timeout: 10 * time.Second}, out: &bytes.Buffer{}, timeout: 2 * time.Minute}
+	b, err := d.follow(context.Background(), deliverModulePush(t, p.base, secret, layout))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, d.out)
+	}
+	if b["state_name"] != "ready" {
+		t.Fatalf("build ended %v: %v", b["state_name"], b["state_reason"])
+	}
+	calls := buildCalls(hub)
+	if len(calls) != 1+len(layout.Components) {
+		t.Errorf("build calls = %v, want one per component plus module-build-macros", calls)
+	}
+	var seq []string
+	for _, c := range hub.FlatCalls() {
+		switch c.Method {
+		case "createTag", "setInheritanceData", "groupListAdd", "createBuildTarget", "build", "tagBuild", "repo.request":
+			seq = append(seq, c.Method)
+		}
+	}
+	joined := strings.Join(seq, " ")
+	for _, want := range []string{"createTag createTag", "setInheritanceData", "groupListAdd", "createBuildTarget", "build", "tagBuild", "repo.request"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("call sequence lacks %q: %s", want, joined)
+		}
+	}
+	if strings.Index(joined, "createBuildTarget") > strings.Index(joined, "build ") {
+		t.Errorf("a build was submitted before the target existed: %s", joined)
+	}
+	tag := fmt.Sprint(b["koji_tag"])
+	if tagged := hub.Tagged(tag); len(tagged) < len(layout.Components) {
+		t.Errorf("module tag %s holds %v", tag, tagged)
+	}
+}
+
+// TestServe_Koji_SIGKILLMidBuild kills rida while Koji tasks run and
+// restarts it: the build finishes and no component is submitted twice.
+func TestServe_Koji_SIGKILLMidBuild(t *testing.T) {
+	const secret = "koji-secret"
+	hub, layout, cfgPath, data := kojiSetup(t, 700*time.Millisecond)
+	p := startServe(t, data, secret, "--config", cfgPath, "--", "RIDA_KOJI_PASSWORD=kojipass")
+	delivery := deliverModulePush(t, p.base, secret, layout)
+	deadline := time.Now().Add(time.Minute)
+	for len(buildCalls(hub)) < 3 { // module-build-macros and batch 2 submitted
+		if time.Now().After(deadline) {
+			t.Fatalf("batch 2 was never submitted: %v", buildCalls(hub))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.kill()
+	p2 := startServe(t, data, secret, "--config", cfgPath, "--", "RIDA_KOJI_PASSWORD=kojipass")
+	d := &demo{base: p2.base, client: &http.Client{Timeout: 10 * time.Second}, out: &bytes.Buffer{}, timeout: 2 * time.Minute}
+	b, err := d.follow(context.Background(), delivery)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, d.out)
+	}
+	if b["state_name"] != "ready" {
+		t.Fatalf("build ended %v: %v", b["state_name"], b["state_reason"])
+	}
+	for src, n := range buildCalls(hub) {
+		if n != 1 {
+			t.Errorf("%s was submitted %d times", src, n)
+		}
+	}
+	if got := len(buildCalls(hub)); got != 1+len(layout.Components) {
+		t.Errorf("%d distinct submissions, want %d", got, 1+len(layout.Components))
+	}
+}

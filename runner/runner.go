@@ -669,6 +669,11 @@ func buildFromRecord(mb *state.ModuleBuild, marking string) (*Build, error) {
 // finish records a final (or done) state and ends the request.
 func (r *Runner) finish(ctx context.Context, mb *state.ModuleBuild, st state.ModuleState, reason string, result state.RequestResult) (*state.ModuleBuild, error) {
 	mb.State, mb.StateReason = st, reason
+	// The commit status says failure only for a real build failure, error
+	// for infrastructure trouble.
+	mb.FailureKind = map[state.RequestResult]state.FailureKind{
+		state.ResultFailed: state.FailureBuild, state.ResultErrored: state.FailureInfra, state.ResultCanceled: state.FailureCanceled,
+	}[result]
 	stored, err := r.opts.Store.PutModuleBuild(ctx, *mb)
 	if err != nil {
 		r.opts.Logger.Error("runner: record final state", "build", mb.ID, "state", st, "err", err)

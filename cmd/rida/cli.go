@@ -28,10 +28,16 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"build-local": {"build a module from its git repository on this machine", runBuildLocal},
-		"demo":        {"create the example repositories in a temp dir and build the example module", runDemo},
-		"serve":       {"run the server: webhooks, planner, runner, API", runServe},
-		"index":       {"rebuild the component → module streams index from module repositories", runIndex},
+		"build-local":   {"build a module from its git repository on this machine", runBuildLocal},
+		"cancel":        {"cancel a module build on a rida server", runCancel},
+		"deliveries":    {"list pushes a rida server received, or show what one did", runDeliveries},
+		"rerun":         {"queue a delivery's, a build's or a module stream's build again", runRerun},
+		"status":        {"list module builds, or show (and --watch) one", runStatus},
+		"submit":        {"submit a module build (MBS-style scmurl and branch)", runSubmit},
+		"which-modules": {"list the module streams that include a component", runWhichModules},
+		"demo":          {"create the example repositories in a temp dir and build the example module", runDemo},
+		"serve":         {"run the server: webhooks, planner, runner, API", runServe},
+		"index":         {"rebuild the component → module streams index from module repositories", runIndex},
 		"version": {"print rida's version", func(_ context.Context, _ []string, stdout, _ io.Writer) int {
 			fmt.Fprintln(stdout, "rida", version)
 			return exitOK

@@ -60,8 +60,8 @@ func (e *apiError) Error() string {
 }
 
 // exitCode maps a call's error onto rida's exit codes: no answer or 5xx →
-// 3; 400 (the server judged the arguments) → 2; other 4xx (not found,
-// unauthorised, forbidden, conflict) → 1.
+// 3; any 4xx (refused, not found, unauthorised, conflict) → 1. Exit 2 is
+// kept for arguments the CLI itself rejects.
 func exitCode(err error) int {
 	var ae *apiError
 	switch {
@@ -71,8 +71,6 @@ func exitCode(err error) int {
 		return exitInfra
 	case ae.Status == 0 || ae.Status >= 500:
 		return exitInfra
-	case ae.Status == http.StatusBadRequest:
-		return exitUsage
 	}
 	return exitFail
 }

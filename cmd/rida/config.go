@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -24,7 +25,12 @@ type config struct {
 	PublicURL string        `yaml:"public_url"`
 	LogLevel  string        `yaml:"log_level"`
 	Forges    []forgeConfig `yaml:"forges"`
-	Repos     struct {
+	Statuses  struct {
+		Context         string        `yaml:"context"`
+		PendingDeadline time.Duration `yaml:"pending_deadline"`
+		RatePerForge    float64       `yaml:"rate_per_forge"`
+	} `yaml:"statuses"`
+	Repos struct {
 		Modules          []string          `yaml:"modules"`
 		Components       []string          `yaml:"components"`
 		Explicit         map[string]string `yaml:"explicit"`
@@ -58,6 +64,10 @@ type forgeConfig struct {
 	Kind       string `yaml:"kind"`
 	SecretEnv  string `yaml:"secret_env"`
 	SecretFile string `yaml:"secret_file"`
+	// Commit statuses: the forge's API base URL and a token.
+	APIURL    string `yaml:"api_url"`
+	TokenEnv  string `yaml:"token_env"`
+	TokenFile string `yaml:"token_file"`
 }
 
 // loadConfig reads path (the embedded default when empty), strictly: an
@@ -157,11 +167,11 @@ func (c *config) forgeSecrets(getenv func(string) string) ([]webhook.ForgeConfig
 			}
 		}
 		if f.SecretFile != "" {
-			b, err := os.ReadFile(f.SecretFile)
+			v, err := readSecretFile(f.SecretFile)
 			if err != nil {
 				return nil, fmt.Errorf("forges[%d] (%s): secret_file: %w", i, f.Kind, err)
 			}
-			if v := strings.TrimRight(string(b), "\r\n"); v != "" {
+			if v != "" {
 				secrets = append(secrets, v)
 			}
 		}
@@ -181,4 +191,13 @@ func (c *config) forgeSecrets(getenv func(string) string) ([]webhook.ForgeConfig
 		out = append(out, webhook.ForgeConfig{Kind: webhook.ForgeKind(f.Kind), Secrets: secrets})
 	}
 	return out, nil
+}
+
+// readSecretFile reads a secret from a file, without its trailing newline.
+func readSecretFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
 }

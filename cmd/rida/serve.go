@@ -21,6 +21,7 @@ import (
 	"github.com/rida-build/rida/runner"
 	"github.com/rida-build/rida/scm"
 	"github.com/rida-build/rida/state"
+	"github.com/rida-build/rida/statuses"
 	"github.com/rida-build/rida/webhook"
 )
 
@@ -114,17 +115,33 @@ type server struct {
 	planner  *webhook.Planner
 	runner   *runner.Runner
 	api      *api.Server
+	statuses *statuses.Worker // nil when no forge has a status token
 }
 
 func newServer(cfg *config, forges []webhook.ForgeConfig, logger *slog.Logger) (*server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
 	}
-	store, err := state.Open(filepath.Join(cfg.DataDir, "rida.db"), state.Options{Logger: logger})
+	reporters, err := cfg.statusReporters(os.Getenv)
 	if err != nil {
 		return nil, err
 	}
-	s := &server{cfg: cfg, log: logger, store: store}
+	mapper, err := newStatusWorker(cfg, reporters, logger)
+	if err != nil {
+		return nil, err
+	}
+	s := &server{cfg: cfg, log: logger}
+	opts := state.Options{Logger: logger}
+	if mapper != nil {
+		// Statuses are written into the outbox in the same transaction as
+		// the change that causes them.
+		opts.StatusesFor, opts.OnStatusQueued = mapper.StatusesFor, func() { s.statuses.Notify() }
+	}
+	store, err := state.Open(filepath.Join(cfg.DataDir, "rida.db"), opts)
+	if err != nil {
+		return nil, err
+	}
+	s.store = store
 	fail := func(err error) (*server, error) { store.Close(); return nil, err }
 	mirrors, err := scm.NewMirrors(scm.Options{Dir: filepath.Join(cfg.DataDir, "mirrors"), Logger: logger})
 	if err != nil {
@@ -158,6 +175,15 @@ func newServer(cfg *config, forges []webhook.ForgeConfig, logger *slog.Logger) (
 	if err != nil {
 		return fail(err)
 	}
+	if mapper != nil {
+		s.statuses, err = statuses.NewWorker(statuses.WorkerOptions{
+			Store: store, Reporters: reporters, Logger: logger,
+			PendingDeadline: cfg.Statuses.PendingDeadline, RatePerForge: cfg.Statuses.RatePerForge,
+		})
+		if err != nil {
+			return fail(err)
+		}
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics, err := api.NewMetrics(api.MetricsOptions{Registry: reg, Store: store})
@@ -183,6 +209,11 @@ func (s *server) start(ctx context.Context) error {
 	} else if n > 0 {
 		s.log.Info("rida: released plan job leases of a previous process", "jobs", n)
 	}
+	if s.statuses != nil {
+		if err := s.statuses.Start(ctx); err != nil {
+			return err
+		}
+	}
 	if err := s.runner.Start(ctx); err != nil {
 		return err
 	}
@@ -192,6 +223,9 @@ func (s *server) start(ctx context.Context) error {
 func (s *server) stop() {
 	s.planner.Stop()
 	s.runner.Stop()
+	if s.statuses != nil {
+		s.statuses.Stop()
+	}
 }
 
 func (s *server) close() { s.store.Close() }

@@ -1,0 +1,553 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+const clientExit = `
+Exit status: 0 ok; 1 the build failed, or the server refused the call
+(any 4xx: invalid, not found, unauthorised, forbidden, conflict); 2 bad
+arguments or flags; 3 the server is unreachable or answered 5xx.`
+
+// buildView is the part of the MBS build JSON the CLI shows.
+type buildView struct {
+	ID            uint64  `json:"id"`
+	Name          string  `json:"name"`
+	Stream        string  `json:"stream"`
+	Version       string  `json:"version"`
+	Context       string  `json:"context"`
+	StateName     string  `json:"state_name"`
+	StateReason   *string `json:"state_reason"`
+	Owner         string  `json:"owner"`
+	SCMURL        *string `json:"scmurl"`
+	TimeSubmitted *string `json:"time_submitted"`
+	TimeModified  *string `json:"time_modified"`
+	Components    []struct {
+		Package string `json:"package"`
+		Batch   int    `json:"batch"`
+		State   string `json:"state"`
+		Reason  string `json:"reason"`
+		NVR     string `json:"nvr"`
+	} `json:"components"`
+	StateTrace []struct {
+		Time      string  `json:"time"`
+		StateName string  `json:"state_name"`
+		Reason    *string `json:"reason"`
+	} `json:"state_trace"`
+}
+
+func (b *buildView) nsvc() string {
+	return fmt.Sprintf("%s:%s:%s:%s", b.Name, b.Stream, b.Version, b.Context)
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func finalState(s string) bool {
+	return s == "done" || s == "ready" || s == "failed" || s == "garbage"
+}
+
+// buildExit is 1 for a failed build, 0 otherwise.
+func buildExit(b *buildView) int {
+	if b.StateName == "failed" {
+		return exitFail
+	}
+	return exitOK
+}
+
+const submitHelp = `
+Submit a module build, as MBS's "POST module-builds": SCMURL names the module
+repository and the commit, e.g. https://src.example.org/modules/foo?#abc1234,
+and --branch the stream (the commit must be on it). Needs --token.
+` + clientExit
+
+func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("submit", "SCMURL --branch BRANCH [flags]", submitHelp, stderr)
+	cf := addClientFlags(fs)
+	branch := fs.String("branch", "", "the stream branch the commit is on (required)")
+	strategy := fs.String("rebuild-strategy", "", "all, changed-and-after or only-changed (default: the server's)")
+	owner := fs.String("owner", "", "record this owner instead of the token's name")
+	watch := fs.Bool("watch", false, "follow the build until it finishes")
+	pos, code, ok := parseArgs(fs, args)
+	if !ok {
+		return code
+	}
+	if len(pos) != 1 || *branch == "" {
+		fmt.Fprintln(stderr, "rida submit: need exactly one SCMURL and --branch")
+		fs.Usage()
+		return exitUsage
+	}
+	c, err := cf.client()
+	if err != nil {
+		fmt.Fprintln(stderr, "rida submit:", err)
+		return exitUsage
+	}
+	body := map[string]any{"scmurl": pos[0], "branch": *branch}
+	if *strategy != "" {
+		body["rebuild_strategy"] = *strategy
+	}
+	if *owner != "" {
+		body["owner"] = *owner
+	}
+	var out map[string]any
+	raw, err := c.call(ctx, http.MethodPost, "/module-build-service/1/module-builds/", body, &out)
+	if err != nil {
+		return clientFail(stderr, "submit", err)
+	}
+	if *cf.output == "json" && !*watch {
+		writeRaw(stdout, raw)
+		return exitOK
+	}
+	id, _ := out["id"].(float64)
+	if id == 0 {
+		fmt.Fprintf(stdout, "queued as build request %v: %v\n", out["request"].(map[string]any)["id"], out["message"])
+		return exitOK
+	}
+	fmt.Fprintf(stdout, "module build %d submitted: %s:%s (%v)\n", int(id), out["name"], out["stream"], out["state_name"])
+	if !*watch {
+		return exitOK
+	}
+	return watchBuild(ctx, c, uint64(id), *cf.output, 2*time.Second, stdout, stderr)
+}
+
+const statusHelp = `
+Without ID: list module builds, newest first (filters as flags). With ID:
+show one build: its state, state trace and components by batch. --watch
+follows a build until it reaches a final state, printing each change; the
+exit status is then 1 if it failed.
+` + clientExit
+
+func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("status", "[ID] [flags]", statusHelp, stderr)
+	cf := addClientFlags(fs)
+	watch := fs.Bool("watch", false, "follow the build until it finishes (needs ID)")
+	interval := fs.Duration("interval", 2*time.Second, "how often --watch asks the server")
+	stateF := fs.String("state", "", "list: only builds in this state (init, wait, build, done, failed, ready, garbage)")
+	name := fs.String("name", "", "list: only this module")
+	stream := fs.String("stream", "", "list: only this stream")
+	limit := fs.Int("limit", 20, "list: how many builds")
+	pos, code, ok := parseArgs(fs, args)
+	if !ok {
+		return code
+	}
+	c, err := cf.client()
+	if err != nil || len(pos) > 1 || (*watch && len(pos) == 0) || *limit < 1 {
+		if err == nil {
+			err = fmt.Errorf("usage: rida status [ID] [--watch]")
+		}
+		fmt.Fprintln(stderr, "rida status:", err)
+		return exitUsage
+	}
+	if len(pos) == 0 {
+		q := url.Values{"per_page": {strconv.Itoa(*limit)}}
+		for k, v := range map[string]string{"state": *stateF, "name": *name, "stream": *stream} {
+			if v != "" {
+				q.Set(k, v)
+			}
+		}
+		var list struct {
+			Items []buildView `json:"items"`
+			Meta  struct {
+				Total int `json:"total"`
+			} `json:"meta"`
+		}
+		raw, err := c.call(ctx, http.MethodGet, "/module-build-service/1/module-builds/?"+q.Encode(), nil, &list)
+		if err != nil {
+			return clientFail(stderr, "status", err)
+		}
+		if *cf.output == "json" {
+			writeRaw(stdout, raw)
+			return exitOK
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tMODULE\tSTATE\tMODIFIED\tREASON")
+		for _, b := range list.Items {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", b.ID, b.nsvc(), b.StateName, deref(b.TimeModified), deref(b.StateReason))
+		}
+		tw.Flush()
+		fmt.Fprintf(stdout, "%d of %d build(s)\n", len(list.Items), list.Meta.Total)
+		return exitOK
+	}
+	id, err := strconv.ParseUint(pos[0], 10, 64)
+	if err != nil || id == 0 {
+		fmt.Fprintf(stderr, "rida status: ID %q is not a positive integer\n", pos[0])
+		return exitUsage
+	}
+	if *watch {
+		return watchBuild(ctx, c, id, *cf.output, *interval, stdout, stderr)
+	}
+	b, raw, err := getBuild(ctx, c, id)
+	if err != nil {
+		return clientFail(stderr, "status", err)
+	}
+	if *cf.output == "json" {
+		writeRaw(stdout, raw)
+	} else {
+		printBuild(stdout, b)
+	}
+	return buildExit(b)
+}
+
+func getBuild(ctx context.Context, c *apiClient, id uint64) (*buildView, []byte, error) {
+	var b buildView
+	raw, err := c.call(ctx, http.MethodGet, fmt.Sprintf("/module-build-service/1/module-builds/%d?verbose=true", id), nil, &b)
+	if err != nil {
+		return nil, raw, err
+	}
+	return &b, raw, nil
+}
+
+func printBuild(w io.Writer, b *buildView) {
+	fmt.Fprintf(w, "build %d  %s\n", b.ID, b.nsvc())
+	fmt.Fprintf(w, "state   %s", b.StateName)
+	if r := deref(b.StateReason); r != "" {
+		fmt.Fprintf(w, " (%s)", r)
+	}
+	fmt.Fprintf(w, "\nowner   %s\nscmurl  %s\n", b.Owner, deref(b.SCMURL))
+	if len(b.StateTrace) > 0 {
+		fmt.Fprintln(w, "\ntrace:")
+		for i := len(b.StateTrace) - 1; i >= 0; i-- {
+			t := b.StateTrace[i]
+			fmt.Fprintf(w, "  %s  %-7s %s\n", t.Time, t.StateName, deref(t.Reason))
+		}
+	}
+	if len(b.Components) > 0 {
+		fmt.Fprintln(w, "\ncomponents:")
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  BATCH\tCOMPONENT\tSTATE\tNVR\tREASON")
+		for _, c := range b.Components {
+			fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\n", c.Batch, c.Package, c.State, c.NVR, c.Reason)
+		}
+		tw.Flush()
+	}
+}
+
+// watchBuild polls build id until it is final, printing the build once and
+// then every state and component change.
+func watchBuild(ctx context.Context, c *apiClient, id uint64, output string, interval time.Duration, stdout, stderr io.Writer) int {
+	seen := map[string]string{}
+	first := true
+	for {
+		b, raw, err := getBuild(ctx, c, id)
+		if err != nil {
+			return clientFail(stderr, "status", err)
+		}
+		switch {
+		case output == "json":
+			if seen["raw"] != string(raw) {
+				var compact bytes.Buffer
+				if err := json.Compact(&compact, raw); err == nil {
+					fmt.Fprintln(stdout, compact.String())
+				}
+				seen["raw"] = string(raw)
+			}
+		case first:
+			printBuild(stdout, b)
+			fmt.Fprintln(stdout)
+		default:
+			if seen["state"] != b.StateName {
+				fmt.Fprintf(stdout, "%s  build %d: %s %s\n", time.Now().Format("15:04:05"), b.ID, b.StateName, deref(b.StateReason))
+			}
+			for _, comp := range b.Components {
+				if seen["c/"+comp.Package] != comp.State {
+					fmt.Fprintf(stdout, "%s  batch %d %s: %s %s\n", time.Now().Format("15:04:05"), comp.Batch, comp.Package, comp.State, comp.NVR)
+				}
+			}
+		}
+		seen["state"] = b.StateName
+		for _, comp := range b.Components {
+			seen["c/"+comp.Package] = comp.State
+		}
+		first = false
+		if finalState(b.StateName) {
+			if output != "json" {
+				fmt.Fprintf(stdout, "build %d finished: %s %s\n", b.ID, b.StateName, deref(b.StateReason))
+			}
+			return buildExit(b)
+		}
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(stderr, "rida status: interrupted")
+			return exitInfra
+		case <-time.After(interval):
+		}
+	}
+}
+
+const cancelHelp = `
+Cancel module build ID (MBS's PATCH {"state": "failed"}). Only builds in
+init, wait or build can be cancelled. Needs --token.
+` + clientExit
+
+func runCancel(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("cancel", "ID [flags]", cancelHelp, stderr)
+	cf := addClientFlags(fs)
+	pos, code, ok := parseArgs(fs, args)
+	if !ok {
+		return code
+	}
+	c, err := cf.client()
+	if err != nil || len(pos) != 1 {
+		if err == nil {
+			err = fmt.Errorf("need exactly one build ID")
+		}
+		fmt.Fprintln(stderr, "rida cancel:", err)
+		return exitUsage
+	}
+	id, err := strconv.ParseUint(pos[0], 10, 64)
+	if err != nil || id == 0 {
+		fmt.Fprintf(stderr, "rida cancel: ID %q is not a positive integer\n", pos[0])
+		return exitUsage
+	}
+	var b buildView
+	raw, err := c.call(ctx, http.MethodPatch, fmt.Sprintf("/module-build-service/1/module-builds/%d", id), map[string]string{"state": "failed"}, &b)
+	if err != nil {
+		return clientFail(stderr, "cancel", err)
+	}
+	if *cf.output == "json" {
+		writeRaw(stdout, raw)
+	} else {
+		fmt.Fprintf(stdout, "build %d: %s (%s)\n", b.ID, b.StateName, deref(b.StateReason))
+	}
+	return exitOK
+}
+
+const rerunHelp = `
+Queue a build again: what delivery N asked for (--delivery), what build N
+built (--build: the same module commit), or a module stream (--module
+name:stream, optionally at --commit). --force rebuilds every component
+(rebuild strategy "all"). Needs --token.
+` + clientExit
+
+func runRerun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("rerun", "(--delivery N | --build N | --module NAME:STREAM [--commit SHA]) [flags]", rerunHelp, stderr)
+	cf := addClientFlags(fs)
+	delivery := fs.Uint64("delivery", 0, "rerun what this delivery asked for")
+	build := fs.Uint64("build", 0, "rerun this module build")
+	module := fs.String("module", "", "rerun this module stream (name:stream)")
+	commit := fs.String("commit", "", "with --module: the module commit to build (default: the branch head)")
+	force := fs.Bool("force", false, "rebuild every component (rebuild strategy all)")
+	pos, code, ok := parseArgs(fs, args)
+	if !ok {
+		return code
+	}
+	n := 0
+	for _, set := range []bool{*delivery != 0, *build != 0, *module != ""} {
+		if set {
+			n++
+		}
+	}
+	c, err := cf.client()
+	if err != nil || n != 1 || len(pos) != 0 {
+		if err == nil {
+			err = fmt.Errorf("give exactly one of --delivery, --build or --module")
+		}
+		fmt.Fprintln(stderr, "rida rerun:", err)
+		return exitUsage
+	}
+	body := map[string]any{}
+	switch {
+	case *delivery != 0:
+		body["delivery"] = *delivery
+	case *build != 0:
+		body["build"] = *build
+	default:
+		body["module"] = *module
+		if *commit != "" {
+			body["commit"] = *commit
+		}
+	}
+	path := "/api/v1/rerun"
+	if *force {
+		path = "/api/v1/rebuild"
+	}
+	var out struct {
+		Requests []struct {
+			RequestID uint64 `json:"request_id"`
+			Key       string `json:"key"`
+			Action    string `json:"action"`
+		} `json:"requests"`
+	}
+	raw, err := c.call(ctx, http.MethodPost, path, body, &out)
+	if err != nil {
+		return clientFail(stderr, "rerun", err)
+	}
+	if *cf.output == "json" {
+		writeRaw(stdout, raw)
+		return exitOK
+	}
+	for _, r := range out.Requests {
+		fmt.Fprintf(stdout, "%s: build request %d (%s)\n", r.Key, r.RequestID, r.Action)
+	}
+	return exitOK
+}
+
+const deliveriesHelp = `
+Without ID: list the pushes rida received, newest first. With ID: show what
+that push did and why (its disposition, build requests and builds).
+` + clientExit
+
+func runDeliveries(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("deliveries", "[ID] [flags]", deliveriesHelp, stderr)
+	cf := addClientFlags(fs)
+	limit := fs.Int("limit", 20, "list: how many deliveries")
+	pos, code, ok := parseArgs(fs, args)
+	if !ok {
+		return code
+	}
+	c, err := cf.client()
+	if err != nil || len(pos) > 1 || *limit < 1 {
+		if err == nil {
+			err = fmt.Errorf("usage: rida deliveries [ID]")
+		}
+		fmt.Fprintln(stderr, "rida deliveries:", err)
+		return exitUsage
+	}
+	type delivery struct {
+		ID          uint64 `json:"id"`
+		Forge       string `json:"forge"`
+		Repo        string `json:"repo"`
+		Ref         string `json:"ref"`
+		Before      string `json:"before"`
+		After       string `json:"after"`
+		Sender      string `json:"sender"`
+		ReceivedAt  string `json:"received_at"`
+		Disposition *struct {
+			Reason   string `json:"reason"`
+			Requests []struct {
+				RequestID uint64 `json:"request_id"`
+				Key       string `json:"key"`
+				Action    string `json:"action"`
+			} `json:"requests"`
+		} `json:"disposition"`
+	}
+	outcome := func(d delivery) string {
+		switch {
+		case d.Disposition == nil:
+			return "planning…"
+		case len(d.Disposition.Requests) == 0:
+			return d.Disposition.Reason
+		}
+		var keys []string
+		for _, r := range d.Disposition.Requests {
+			keys = append(keys, fmt.Sprintf("%s (request %d, %s)", r.Key, r.RequestID, r.Action))
+		}
+		return strings.Join(keys, ", ")
+	}
+	if len(pos) == 0 {
+		var list struct {
+			Items []delivery `json:"items"`
+			Meta  struct {
+				Total int `json:"total"`
+			} `json:"meta"`
+		}
+		raw, err := c.call(ctx, http.MethodGet, "/api/v1/deliveries?per_page="+strconv.Itoa(*limit), nil, &list)
+		if err != nil {
+			return clientFail(stderr, "deliveries", err)
+		}
+		if *cf.output == "json" {
+			writeRaw(stdout, raw)
+			return exitOK
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tFORGE\tREPO\tREF\tAFTER\tOUTCOME")
+		for _, d := range list.Items {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%.7s\t%s\n", d.ID, d.Forge, d.Repo, strings.TrimPrefix(d.Ref, "refs/heads/"), d.After, outcome(d))
+		}
+		tw.Flush()
+		fmt.Fprintf(stdout, "%d of %d deliveries\n", len(list.Items), list.Meta.Total)
+		return exitOK
+	}
+	id, err := strconv.ParseUint(pos[0], 10, 64)
+	if err != nil || id == 0 {
+		fmt.Fprintf(stderr, "rida deliveries: ID %q is not a positive integer\n", pos[0])
+		return exitUsage
+	}
+	var one struct {
+		Delivery delivery    `json:"delivery"`
+		Builds   []buildView `json:"builds"`
+	}
+	raw, err := c.call(ctx, http.MethodGet, fmt.Sprintf("/api/v1/deliveries/%d", id), nil, &one)
+	if err != nil {
+		return clientFail(stderr, "deliveries", err)
+	}
+	if *cf.output == "json" {
+		writeRaw(stdout, raw)
+		return exitOK
+	}
+	d := one.Delivery
+	fmt.Fprintf(stdout, "delivery %d  %s %s %s\npush      %.12s → %.12s by %s at %s\noutcome   %s\n",
+		d.ID, d.Forge, d.Repo, d.Ref, d.Before, d.After, d.Sender, d.ReceivedAt, outcome(d))
+	for _, b := range one.Builds {
+		fmt.Fprintf(stdout, "build %d  %s  %s  %s\n", b.ID, b.nsvc(), b.StateName, deref(b.StateReason))
+	}
+	return exitOK
+}
+
+const whichModulesHelp = `
+List the module streams whose modulemd includes COMPONENT (from rida's
+component index), optionally only those that take it from --branch.
+` + clientExit
+
+func runWhichModules(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("which-modules", "COMPONENT [--branch B] [flags]", whichModulesHelp, stderr)
+	cf := addClientFlags(fs)
+	branch := fs.String("branch", "", "only module streams that use this branch of the component")
+	pos, code, ok := parseArgs(fs, args)
+	if !ok {
+		return code
+	}
+	c, err := cf.client()
+	if err != nil || len(pos) != 1 {
+		if err == nil {
+			err = fmt.Errorf("need exactly one COMPONENT")
+		}
+		fmt.Fprintln(stderr, "rida which-modules:", err)
+		return exitUsage
+	}
+	path := "/api/v1/components/" + url.PathEscape(pos[0]) + "/modules"
+	if *branch != "" {
+		path += "?branch=" + url.QueryEscape(*branch)
+	}
+	var out struct {
+		Items []struct {
+			Ref        string `json:"ref"`
+			Module     string `json:"module"`
+			Stream     string `json:"stream"`
+			ModuleRepo string `json:"module_repo"`
+		} `json:"items"`
+	}
+	raw, err := c.call(ctx, http.MethodGet, path, nil, &out)
+	if err != nil {
+		return clientFail(stderr, "which-modules", err)
+	}
+	if *cf.output == "json" {
+		writeRaw(stdout, raw)
+		return exitOK
+	}
+	if len(out.Items) == 0 {
+		fmt.Fprintf(stdout, "no indexed module stream includes %s\n", pos[0])
+		return exitOK
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MODULE:STREAM\tCOMPONENT REF\tMODULE REPO")
+	for _, m := range out.Items {
+		fmt.Fprintf(tw, "%s:%s\t%s\t%s\n", m.Module, m.Stream, m.Ref, m.ModuleRepo)
+	}
+	tw.Flush()
+	return exitOK
+}

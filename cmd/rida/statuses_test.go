@@ -1,0 +1,119 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rida-build/rida/examples"
+	"github.com/rida-build/rida/forge"
+	"github.com/rida-build/rida/forge/forgetest"
+)
+
+// statusesSetup writes a configuration whose github forge posts statuses to
+// a GitHub Enterprise double.
+func statusesSetup(t *testing.T) (*forgetest.Server, *examples.Layout, string, string, string) {
+	t.Helper()
+	srv := forgetest.NewServer(t, forge.KindGHE)
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "git"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	layout, err := examples.CreateRepos(filepath.Join(dir, "git"), examples.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
+data_dir: %s
+public_url: http://rida.example
+forges: [{kind: github, secret_env: RIDA_WEBHOOK_SECRET, api_url: %q, token_env: RIDA_GITHUB_TOKEN}]
+repos: {modules: ["modules/*"], components: ["rpms/*"]}
+statuses: {rate_per_forge: 50}
+backend: {kind: local, local: {parallel: 2, sandbox: "off"}}
+`, filepath.Join(dir, "data"), srv.URL())
+	cfgPath := filepath.Join(dir, "rida.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return srv, layout, cfgPath, filepath.Join(dir, "data"), srv.Token()
+}
+
+func waitStatus(t *testing.T, srv *forgetest.Server, repo, sha, state string, timeout time.Duration) forgetest.Received {
+	t.Helper()
+	key := forgetest.Key{Repo: repo, SHA: sha, Context: "rida/rida-demo:1.0"}
+	deadline := time.Now().Add(timeout)
+	for {
+		if got, ok := srv.Statuses()[key]; ok && got.State == state {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s status on %s@%.12s within %s; have %+v", state, repo, sha, timeout, srv.Statuses()[key])
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestServe_Statuses_ModuleAndComponentCommit: from signed deliveries to the
+// final status on the module commit and on the component commit.
+func TestServe_Statuses_ModuleAndComponentCommit(t *testing.T) {
+	const secret = "status-secret"
+	srv, layout, cfgPath, data, token := statusesSetup(t)
+	p := startServe(t, data, secret, "--config", cfgPath, "--", "RIDA_GITHUB_TOKEN="+token)
+	d := &demo{base: p.base, secret: secret, client: &http.Client{Timeout: 10 * time.Second}, out: &bytes.Buffer{}, timeout: 2 * time.Minute}
+	zero := strings.Repeat("0", 40)
+	if _, err := d.push(context.Background(), "modules/rida-demo", layout.Module, zero, layout.Module.Commit, "import"); err != nil {
+		t.Fatalf("%v\n%s", err, d.out)
+	}
+	got := waitStatus(t, srv, "modules/rida-demo", layout.Module.Commit, "success", 30*time.Second)
+	if !strings.HasPrefix(got.TargetURL, "http://rida.example/builds/") || !strings.Contains(got.Description, "rida-demo:1.0") {
+		t.Errorf("module commit status: %+v", got)
+	}
+	// The history shows pending before success on the module commit.
+	var states []string
+	for _, r := range srv.History() {
+		if r.SHA == layout.Module.Commit {
+			states = append(states, r.State)
+		}
+	}
+	if len(states) < 2 || states[0] != "pending" || states[len(states)-1] != "success" {
+		t.Errorf("module commit status history: %v", states)
+	}
+
+	tools := layout.Components["rida-demo-tools"]
+	after, err := tools.CommitFiles("change", map[string]string{"NOTES": "x\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.push(context.Background(), "rpms/rida-demo-tools", tools, tools.Commit, after, "change"); err != nil {
+		t.Fatalf("%v\n%s", err, d.out)
+	}
+	waitStatus(t, srv, "rpms/rida-demo-tools", after, "success", 30*time.Second)
+}
+
+// TestServe_Statuses_ForgeDownAndSIGKILL: the forge is down while a build
+// finishes, rida is killed with SIGKILL, the forge comes back, rida
+// restarts: the final status still arrives.
+func TestServe_Statuses_ForgeDownAndSIGKILL(t *testing.T) {
+	const secret = "status-secret"
+	srv, layout, cfgPath, data, token := statusesSetup(t)
+	srv.SetDown(true)
+	p := startServe(t, data, secret, "--config", cfgPath, "--", "RIDA_GITHUB_TOKEN="+token)
+	d := &demo{base: p.base, secret: secret, client: &http.Client{Timeout: 10 * time.Second}, out: &bytes.Buffer{}, timeout: 2 * time.Minute}
+	b, err := d.push(context.Background(), "modules/rida-demo", layout.Module, strings.Repeat("0", 40), layout.Module.Commit, "import")
+	if err != nil || b["state_name"] != "ready" {
+		t.Fatalf("build: %v %v\n%s", b["state_name"], err, d.out)
+	}
+	p.kill()
+	if n := len(srv.Statuses()); n != 0 {
+		t.Fatalf("the forge was down but has %d statuses", n)
+	}
+	srv.SetDown(false)
+	startServe(t, data, secret, "--config", cfgPath, "--", "RIDA_GITHUB_TOKEN="+token)
+	waitStatus(t, srv, "modules/rida-demo", layout.Module.Commit, "success", 90*time.Second)
+}

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -60,7 +61,15 @@ type Options struct {
 type Mirrors struct {
 	opts  Options
 	mu    sync.Mutex
-	locks map[string]*sync.Mutex
+	locks map[string]*mirror
+}
+
+// mirror serialises every use of one mirror directory and counts its
+// repacks, so Repo handles opened before a repack reopen the repository
+// instead of reading pack files that are gone.
+type mirror struct {
+	mu  sync.Mutex
+	gen int
 }
 
 // NewMirrors returns a Mirrors rooted at opts.Dir, creating it if needed.
@@ -77,7 +86,7 @@ func NewMirrors(opts Options) (*Mirrors, error) {
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("scm: create mirror dir: %w", err)
 	}
-	return &Mirrors{opts: opts, locks: map[string]*sync.Mutex{}}, nil
+	return &Mirrors{opts: opts, locks: map[string]*mirror{}}, nil
 }
 
 // NormalizeURL turns a plain local path into a file:// URL and leaves other
@@ -117,16 +126,15 @@ func Redact(raw string) string {
 	return u.String()
 }
 
-func (m *Mirrors) lock(key string) func() {
+func (m *Mirrors) mirror(key string) *mirror {
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	l, ok := m.locks[key]
 	if !ok {
-		l = &sync.Mutex{}
+		l = &mirror{}
 		m.locks[key] = l
 	}
-	m.mu.Unlock()
-	l.Lock()
-	return l.Unlock
+	return l
 }
 
 func (m *Mirrors) dirFor(u string) string {
@@ -138,11 +146,29 @@ func (m *Mirrors) dirFor(u string) string {
 
 // Repo is a fetched bare mirror. Its methods are safe for concurrent use.
 type Repo struct {
-	URL  string
-	Dir  string
-	repo *git.Repository
-	mu   sync.Mutex
+	URL    string
+	Dir    string
+	repo   *git.Repository
+	mirror *mirror
+	gen    int
 }
+
+// lock takes the mirror's lock and reopens the repository if it was
+// repacked since this handle was opened.
+func (r *Repo) lock() error {
+	r.mirror.mu.Lock()
+	if r.gen != r.mirror.gen {
+		repo, err := git.PlainOpen(r.Dir)
+		if err != nil {
+			r.mirror.mu.Unlock()
+			return fmt.Errorf("scm: reopen %s: %w", r.Dir, err)
+		}
+		r.repo, r.gen = repo, r.mirror.gen
+	}
+	return nil
+}
+
+func (r *Repo) unlock() { r.mirror.mu.Unlock() }
 
 // Fetch brings the mirror of rawURL up to date (cloning it the first time)
 // and returns it. All branches and tags are mirrored as refs/heads/* and
@@ -152,8 +178,9 @@ func (m *Mirrors) Fetch(ctx context.Context, rawURL string) (*Repo, error) {
 	if err != nil {
 		return nil, err
 	}
-	unlock := m.lock(u)
-	defer unlock()
+	mi := m.mirror(u)
+	mi.mu.Lock()
+	defer mi.mu.Unlock()
 	dir := m.dirFor(u)
 	start := time.Now()
 	r, err := git.PlainOpen(dir)
@@ -176,19 +203,32 @@ func (m *Mirrors) Fetch(ctx context.Context, rawURL string) (*Repo, error) {
 			return nil, fmt.Errorf("scm: fetch %s: %w", Redact(u), err)
 		}
 		m.opts.Logger.Debug("scm: fetched mirror", "url", Redact(u), "took", time.Since(start))
-		m.maybeRepack(r, dir)
+		if m.maybeRepack(dir) {
+			// Handles opened earlier point at the packs just replaced.
+			mi.gen++
+			if r, err = git.PlainOpen(dir); err != nil {
+				return nil, fmt.Errorf("scm: reopen mirror of %s after repack: %w", Redact(u), err)
+			}
+		}
 	}
-	return &Repo{URL: u, Dir: dir, repo: r}, nil
+	return &Repo{URL: u, Dir: dir, repo: r, mirror: mi, gen: mi.gen}, nil
 }
 
-func (m *Mirrors) maybeRepack(r *git.Repository, dir string) {
+// maybeRepack repacks the mirror in dir when it holds too many packs and
+// reports whether it did.
+func (m *Mirrors) maybeRepack(dir string) bool {
 	packs, _ := filepath.Glob(filepath.Join(dir, "objects", "pack", "*.pack"))
 	if len(packs) <= m.opts.RepackAfter {
-		return
+		return false
 	}
-	if err := r.RepackObjects(&git.RepackConfig{}); err != nil {
-		m.opts.Logger.Warn("scm: repack failed", "dir", dir, "err", err)
+	// git's own repack, not go-git's RepackObjects: the latter was seen to
+	// lose objects fetched into the mirror afterwards (a commit fetched
+	// after the repack could not be found).
+	out, err := exec.Command("git", "-C", dir, "repack", "-a", "-d", "-q").CombinedOutput()
+	if err != nil {
+		m.opts.Logger.Warn("scm: repack failed", "dir", dir, "err", err, "output", strings.TrimSpace(string(out)))
 	}
+	return true
 }
 
 // Open opens a repository on disk directly (a working tree or a bare
@@ -198,14 +238,16 @@ func Open(path string) (*Repo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scm: open %s: %w", path, err)
 	}
-	return &Repo{URL: "file://" + path, Dir: path, repo: r}, nil
+	return &Repo{URL: "file://" + path, Dir: path, repo: r, mirror: &mirror{}}, nil
 }
 
 // Resolve turns a branch name, tag name, full ref name or commit hash into
 // the full hash of a commit (annotated tags are peeled).
 func (r *Repo) Resolve(ref string) (string, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	if err := r.lock(); err != nil {
+		return "", err
+	}
+	defer r.unlock()
 	return r.resolve(ref)
 }
 
@@ -232,8 +274,10 @@ func (r *Repo) resolve(ref string) (string, error) {
 // DefaultBranch returns the branch the repository's HEAD names (for a
 // mirror: the remote's default branch).
 func (r *Repo) DefaultBranch() (string, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	if err := r.lock(); err != nil {
+		return "", err
+	}
+	defer r.unlock()
 	ref, err := r.repo.Storer.Reference(plumbing.HEAD)
 	if err != nil {
 		return "", fmt.Errorf("scm: %s: HEAD: %w", Redact(r.URL), err)
@@ -253,8 +297,10 @@ type Commit struct {
 
 // Commit returns the commit a ref resolves to.
 func (r *Repo) Commit(ref string) (Commit, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	if err := r.lock(); err != nil {
+		return Commit{}, err
+	}
+	defer r.unlock()
 	h, err := r.resolve(ref)
 	if err != nil {
 		return Commit{}, err
@@ -269,8 +315,10 @@ func (r *Repo) Commit(ref string) (Commit, error) {
 // ReadFile returns the content of path at commit (a hash or ref). A file
 // larger than limit bytes is refused (limit <= 0 means no limit).
 func (r *Repo) ReadFile(commit, path string, limit int64) ([]byte, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	if err := r.lock(); err != nil {
+		return nil, err
+	}
+	defer r.unlock()
 	h, err := r.resolve(commit)
 	if err != nil {
 		return nil, err
@@ -301,8 +349,10 @@ func (r *Repo) ReadFile(commit, path string, limit int64) ([]byte, error) {
 // (both sides of a rename count; no rename detection, so no blob reads).
 // An empty from means "everything in to changed".
 func (r *Repo) ChangedPaths(ctx context.Context, from, to string) ([]string, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	if err := r.lock(); err != nil {
+		return nil, err
+	}
+	defer r.unlock()
 	tt, err := r.tree(to)
 	if err != nil {
 		return nil, err

@@ -156,3 +156,40 @@ func TestRepo_DefaultBranch(t *testing.T) {
 		t.Errorf("DefaultBranch = %q, %v; want main", b, err)
 	}
 }
+
+// TestMirrors_Fetch_ManyFetchesRepack fetches after each of more commits
+// than RepackAfter allows packs: every commit stays resolvable across the
+// repack.
+func TestMirrors_Fetch_ManyFetchesRepack(t *testing.T) {
+	dir := t.TempDir()
+	m, err := scm.NewMirrors(scm.Options{Dir: filepath.Join(dir, "mirrors"), RepackAfter: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := scmtest.New(t, filepath.Join(dir, "src"), "main")
+	var commits []string
+	var first *scm.Repo
+	for i := range 8 {
+		commits = append(commits, src.Commit("c", map[string]string{"f": strings.Repeat("x", i+1)}))
+		repo, err := m.Fetch(context.Background(), src.URL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first == nil {
+			first = repo
+		}
+		for _, c := range commits {
+			if _, err := repo.Commit(c); err != nil {
+				t.Fatalf("after fetch %d: commit %s lost: %v", i, c, err)
+			}
+		}
+	}
+	// A handle opened before the repacks still works.
+	if _, err := first.ReadFile(commits[0], "f", 0); err != nil {
+		t.Errorf("a handle from before the repack: %v", err)
+	}
+	packs, _ := filepath.Glob(filepath.Join(dir, "mirrors", "*", "objects", "pack", "*.pack"))
+	if len(packs) > 4 {
+		t.Errorf("%d packs after repacking at 3", len(packs))
+	}
+}

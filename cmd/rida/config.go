@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"slices"
@@ -74,18 +75,26 @@ type forgeConfig struct {
 // unknown key is an error naming it, so a typo does not silently fall back
 // to a default.
 func loadConfig(path string) (*config, error) {
-	data := examples.DefaultConfig()
-	if path != "" {
-		var err error
-		if data, err = os.ReadFile(path); err != nil {
-			return nil, fmt.Errorf("config: %w", err)
-		}
-	}
+	// The built-in configuration is decoded first and the file on top of
+	// it, so a key the file leaves out keeps its documented default (a
+	// list given in the file replaces the default list).
 	var c config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("config %s: %w", cmpOr(path, "(built-in)"), err)
+	for _, src := range []string{"", path} {
+		data := examples.DefaultConfig()
+		if src != "" {
+			var err error
+			if data, err = os.ReadFile(src); err != nil {
+				return nil, fmt.Errorf("config: %w", err)
+			}
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("config %s: %w", cmpOr(src, "(built-in)"), err)
+		}
+		if path == "" {
+			break
+		}
 	}
 	if err := c.validate(); err != nil {
 		return nil, fmt.Errorf("config %s: %w", cmpOr(path, "(built-in)"), err)

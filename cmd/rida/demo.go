@@ -183,6 +183,20 @@ func (d *demo) startServer(ctx context.Context) (func(), error) {
 // push delivers a GitHub push webhook for repo, signed, then follows the
 // module build it causes and returns the finished build's JSON.
 func (d *demo) push(ctx context.Context, fullName string, repo examples.Repo, before, after, msg string) (map[string]any, error) {
+	id, err := d.deliverID(ctx, fullName, repo, before, after, msg)
+	if err != nil {
+		return nil, err
+	}
+	return d.follow(ctx, id)
+}
+
+// deliver sends the push webhook and returns once it was acknowledged.
+func (d *demo) deliver(ctx context.Context, fullName string, repo examples.Repo, before, after, msg string) error {
+	_, err := d.deliverID(ctx, fullName, repo, before, after, msg)
+	return err
+}
+
+func (d *demo) deliverID(ctx context.Context, fullName string, repo examples.Repo, before, after, msg string) (uint64, error) {
 	payload, _ := json.Marshal(map[string]any{
 		"ref": "refs/heads/" + repo.Branch, "before": before, "after": after, "forced": false,
 		"created": before == strings.Repeat("0", 40), "deleted": false,
@@ -201,21 +215,21 @@ func (d *demo) push(ctx context.Context, fullName string, repo examples.Repo, be
 	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
 	resp, err := d.client.Do(req)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	d.say("POST /webhooks/github (push to %s %s, %.12s..%.12s) → %d %s", fullName, repo.Branch, before, after, resp.StatusCode, strings.TrimSpace(string(body)))
 	if resp.StatusCode != http.StatusAccepted {
-		return nil, fmt.Errorf("delivery refused: %d %s", resp.StatusCode, body)
+		return 0, fmt.Errorf("delivery refused: %d %s", resp.StatusCode, body)
 	}
 	var ack struct {
 		Delivery uint64 `json:"delivery"`
 	}
 	if err := json.Unmarshal(body, &ack); err != nil {
-		return nil, err
+		return 0, err
 	}
-	return d.follow(ctx, ack.Delivery)
+	return ack.Delivery, nil
 }
 
 // follow polls the delivery until it was planned and its build finished,

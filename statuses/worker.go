@@ -63,6 +63,11 @@ type WorkerOptions struct {
 	PostTimeout time.Duration
 	// BatchSize is how many due entries one round reads. Default 100.
 	BatchSize int
+	// OnPost, when set, is told the outcome of every post ("ok",
+	// "rate_limited", "retry", "failed"), whether it was the first status
+	// successfully posted for its key, and how long ago the entry was
+	// created (for metrics).
+	OnPost func(forge, outcome string, first bool, age time.Duration)
 	// Logger receives one record per failed post. Default: discard.
 	Logger *slog.Logger
 	// Now is the clock for due times, backoff and the watchdog. Default
@@ -315,6 +320,18 @@ func (w *Worker) postForge(ctx context.Context, name string, entries []state.Out
 				slog.Int("attempt", e.Attempts+1), slog.Bool("retry", retry), slog.Duration("retry_in", delay), slog.Any("err", err))
 		} else {
 			posted++
+		}
+		if w.opts.OnPost != nil {
+			outcome := "ok"
+			switch {
+			case rl != nil:
+				outcome = "rate_limited"
+			case err != nil && res.Retry:
+				outcome = "retry"
+			case err != nil:
+				outcome = "failed"
+			}
+			w.opts.OnPost(name, outcome, err == nil && e.LastPosted == nil, w.opts.Now().Sub(e.CreatedAt))
 		}
 		if _, rerr := w.opts.Store.RecordPost(ctx, e.Key(), res); rerr != nil {
 			return posted, rerr

@@ -26,7 +26,15 @@ type config struct {
 	PublicURL string        `yaml:"public_url"`
 	LogLevel  string        `yaml:"log_level"`
 	Forges    []forgeConfig `yaml:"forges"`
-	Statuses  struct {
+	API       struct {
+		Tokens []struct {
+			Name      string `yaml:"name"`
+			TokenEnv  string `yaml:"token_env"`
+			TokenFile string `yaml:"token_file"`
+		} `yaml:"tokens"`
+		AllowedSCM []string `yaml:"allowed_scm"`
+	} `yaml:"api"`
+	Statuses struct {
 		Context         string        `yaml:"context"`
 		PendingDeadline time.Duration `yaml:"pending_deadline"`
 		RatePerForge    float64       `yaml:"rate_per_forge"`
@@ -209,4 +217,31 @@ func readSecretFile(path string) (string, error) {
 		return "", err
 	}
 	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
+// apiTokens resolves the API's bearer tokens (name → token). A listed token
+// that resolves to nothing is an error naming where it was looked for.
+func (c *config) apiTokens(getenv func(string) string) (map[string]string, error) {
+	out := map[string]string{}
+	for i, t := range c.API.Tokens {
+		if t.Name == "" {
+			return nil, fmt.Errorf("api.tokens[%d].name: required", i)
+		}
+		var tok string
+		if t.TokenEnv != "" {
+			tok = getenv(t.TokenEnv)
+		}
+		if tok == "" && t.TokenFile != "" {
+			v, err := readSecretFile(t.TokenFile)
+			if err != nil {
+				return nil, fmt.Errorf("api.tokens[%d] (%s): token_file: %w", i, t.Name, err)
+			}
+			tok = v
+		}
+		if tok == "" {
+			return nil, fmt.Errorf("api.tokens[%d] (%s): no token in environment variable %q or file %q", i, t.Name, t.TokenEnv, t.TokenFile)
+		}
+		out[t.Name] = tok
+	}
+	return out, nil
 }

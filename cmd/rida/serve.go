@@ -151,8 +151,14 @@ func newServer(cfg *config, forges []webhook.ForgeConfig, logger *slog.Logger) (
 	if err != nil {
 		return fail(err)
 	}
+	tokens, err := cfg.apiTokens(os.Getenv)
+	if err != nil {
+		return fail(err)
+	}
 	s.runner, err = runner.New(runner.Options{
-		Store: store, Backend: be, Modules: runner.SCMModules{Mirrors: mirrors, File: cfg.Repos.ModuleFile},
+		// WithAPIControls: paused streams are not started, and a request
+		// submitted through the API keeps its strategy and owner.
+		Store: runner.WithAPIControls(store), Backend: be, Modules: runner.SCMModules{Mirrors: mirrors, File: cfg.Repos.ModuleFile},
 		Resolver: scm.Resolver{Mirrors: mirrors}, NotFound: scm.ErrNotFound, BackendName: backendName,
 		MaxBuilds: cfg.Build.MaxBuilds, DefaultRepository: cfg.Repos.ComponentBaseURL,
 		Platform: cfg.Build.Platform, Marking: cfg.Build.Marking, RebuildStrategy: cfg.Build.RebuildStrategy,
@@ -179,6 +185,13 @@ func newServer(cfg *config, forges []webhook.ForgeConfig, logger *slog.Logger) (
 		s.statuses, err = statuses.NewWorker(statuses.WorkerOptions{
 			Store: store, Reporters: reporters, Logger: logger,
 			PendingDeadline: cfg.Statuses.PendingDeadline, RatePerForge: cfg.Statuses.RatePerForge,
+			OnPost: func(forge, outcome string, first bool, age time.Duration) {
+				m := s.api.Metrics()
+				m.StatusPosted(forge, outcome)
+				if first {
+					m.TimeToFirstStatus(age)
+				}
+			},
 		})
 		if err != nil {
 			return fail(err)
@@ -192,6 +205,7 @@ func newServer(cfg *config, forges []webhook.ForgeConfig, logger *slog.Logger) (
 	}
 	s.api, err = api.New(api.Options{
 		Store: store, Canceler: s.runner, Logger: logger, Metrics: metrics, DataDir: cfg.DataDir,
+		Tokens: tokens, SCMURLPrefixes: cfg.API.AllowedSCM,
 		PublicURL: cfg.PublicURL, OnEnqueue: s.runner.Notify, Branches: runner.SCMBranches{Mirrors: mirrors}, Version: version,
 	})
 	if err != nil {

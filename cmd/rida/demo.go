@@ -43,6 +43,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("demo", "[flags]", demoHelp, stderr)
 	dir := fs.String("dir", "", "directory for the repositories and the server's data (default: a new temp dir)")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up when a build takes longer")
+	keep := fs.Bool("keep-serving", false, "keep the server running at the end, to browse the build pages, until Ctrl-C")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -54,7 +55,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		*dir = d
 	}
-	d := &demo{dir: *dir, out: stdout, errOut: stderr, timeout: *timeout}
+	d := &demo{dir: *dir, out: stdout, errOut: stderr, timeout: *timeout, keep: *keep}
 	if err := d.run(ctx); err != nil {
 		fmt.Fprintln(stderr, "rida demo:", err)
 		if d.serverLog != "" {
@@ -70,6 +71,7 @@ type demo struct {
 	out       io.Writer
 	errOut    io.Writer
 	timeout   time.Duration
+	keep      bool
 	secret    string
 	base      string
 	serverLog string
@@ -122,7 +124,14 @@ func (d *demo) run(ctx context.Context) error {
 		return fmt.Errorf("build %v ended %v: %v", build2["id"], build2["state_name"], build2["state_reason"])
 	}
 	d.say("done. The RPMs, repodata and final modulemd (modules.yaml) of the last build are in\n    %v", build2["result_dir"])
-	d.say("API: %s/module-build-service/1/module-builds/  (the server stops now; the data stays in %s)", d.base, filepath.Join(d.dir, "data"))
+	d.say("build pages: %s/builds/%v and %s/builds/%v", d.base, build1["id"], d.base, build2["id"])
+	d.say("API:        %s/module-build-service/1/module-builds/", d.base)
+	if d.keep {
+		d.say("the server keeps running (data in %s); press Ctrl-C to stop it", filepath.Join(d.dir, "data"))
+		<-ctx.Done()
+		return nil
+	}
+	d.say("the server stops now; its data stays in %s (rerun with --keep-serving to browse the pages)", filepath.Join(d.dir, "data"))
 	return nil
 }
 

@@ -156,6 +156,15 @@ type Backend interface {
 	Finish(ctx context.Context, b *Build) (*Result, error)
 }
 
+// Canceler is implemented by backends whose work goes on elsewhere when the
+// runner stops waiting (Koji tasks keep running on the builders): Cancel
+// stops every open task of the build. The runner calls it, with retries,
+// when a build is cancelled or superseded; backends without it are stopped by
+// cancelling BuildBatch's context alone.
+type Canceler interface {
+	Cancel(ctx context.Context, b *Build) error
+}
+
 // Reuser is implemented by backends that can take a component's output from
 // an earlier module build (c.ReusedFrom, c.ReusedLocation, c.RPMs) instead of
 // building it. Execute calls Reuse for a batch's reused components before

@@ -597,6 +597,7 @@ func (r *Runner) build(ctx context.Context, mb *state.ModuleBuild, b *Build) {
 		}
 		_, _ = r.finish(ctx, cur, state.ModuleStateReady, "ready: done, no gating configured", state.ResultSucceeded)
 	case cur.CancelRequestedBy != "" && context.Cause(bctx) != nil:
+		r.stopBackend(ctx, b)
 		_, _ = r.finish(ctx, cur, state.ModuleStateFailed, cur.CancelRequestedBy, state.ResultCanceled)
 	case errors.As(err, &bf):
 		_, _ = r.finish(ctx, cur, state.ModuleStateFailed, err.Error(), state.ResultFailed)
@@ -687,4 +688,33 @@ func (r *Runner) finish(ctx context.Context, mb *state.ModuleBuild, st state.Mod
 		r.opts.OnFinish(*stored)
 	}
 	return stored, nil
+}
+
+// stopBackend is the second phase of a cancel for backends whose work runs
+// elsewhere: it asks the backend to stop the build's tasks, retrying with
+// backoff, because a task left running wastes builders and may still tag
+// its output.
+func (r *Runner) stopBackend(ctx context.Context, b *Build) {
+	c, ok := r.opts.Backend.(Canceler)
+	if !ok {
+		return
+	}
+	delay := 500 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := c.Cancel(ctx, b)
+		if err == nil {
+			return
+		}
+		if attempt == 5 || ctx.Err() != nil {
+			r.opts.Logger.Error("runner: backend did not stop the build's tasks", "build", b.ID, "attempts", attempt, "err", err)
+			return
+		}
+		r.opts.Logger.Warn("runner: stopping the build's tasks failed, retrying", "build", b.ID, "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay *= 2
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/rida-build/rida/examples"
 	"github.com/rida-build/rida/local"
 	"github.com/rida-build/rida/runner"
+	"github.com/rida-build/rida/runner/runnertest"
 	"github.com/rida-build/rida/scm"
 	"github.com/rida-build/rida/scm/scmtest"
 	"github.com/rida-build/rida/state"
@@ -405,4 +406,42 @@ func TestNew_Validation(t *testing.T) {
 		t.Error("a config error is not an infrastructure error")
 	}
 	_ = sync.Mutex{}
+}
+
+// cancelingSim is the simulated backend plus Cancel, which fails twice
+// before it works, as a hub that is briefly unreachable would.
+type cancelingSim struct {
+	*runnertest.SimBackend
+	mu    sync.Mutex
+	calls int
+}
+
+func (c *cancelingSim) Cancel(ctx context.Context, b *runner.Build) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls++
+	if c.calls <= 2 {
+		return errors.New("hub unreachable")
+	}
+	return nil
+}
+
+func TestRunner_Cancel_StopsBackendTasksWithRetries(t *testing.T) {
+	be := &cancelingSim{SimBackend: &runnertest.SimBackend{Default: time.Minute}}
+	bx := setup(t, func(o *runner.Options) { o.Backend = be })
+	bx.enqueue(state.RequestModule, "first")
+	var id uint64
+	waitFor(t, time.Minute, "the build to start", func() bool { id = bx.runningBuild(); return id != 0 })
+	if err := bx.runner.Cancel(context.Background(), id, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	mb := bx.waitFinished()
+	if mb.StateReason != "cancelled by alice" {
+		t.Errorf("reason %q", mb.StateReason)
+	}
+	be.mu.Lock()
+	defer be.mu.Unlock()
+	if be.calls != 3 {
+		t.Errorf("backend Cancel called %d times, want 3 (two failures, then success)", be.calls)
+	}
 }

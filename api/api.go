@@ -46,6 +46,12 @@ type Canceler interface {
 	Cancel(ctx context.Context, id uint64, who string) error
 }
 
+// Readier accepts an external test result for a done build (the runner's
+// MarkReady).
+type Readier interface {
+	MarkReady(ctx context.Context, id uint64) (*state.ModuleBuild, error)
+}
+
 // Branches checks submitted commits against the module repository
 // (runner.SCMBranches implements it).
 type Branches interface {
@@ -70,6 +76,9 @@ type Options struct {
 	Queue Queue
 	// Canceler handles PATCH {"state": "failed"}; without it PATCH is 501.
 	Canceler Canceler
+	// Readier handles POST /api/v1/builds/{id}/ready; without it that call
+	// answers 501.
+	Readier Readier
 	// Branches checks that a submitted commit is on the submitted branch;
 	// without it POST module-builds answers 501.
 	Branches Branches
@@ -171,6 +180,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /api/v1/rerun", s.rerun)
 	m.HandleFunc("POST /api/v1/rebuild", s.rebuild)
 	m.HandleFunc("GET /api/v1/pause", s.listPaused)
+	m.HandleFunc("POST /api/v1/builds/{id}/ready", s.markReady)
 	m.HandleFunc("POST /api/v1/pause", s.pause)
 	m.HandleFunc("POST /api/v1/resume", s.resume)
 	m.HandleFunc("GET /api/v1/events", s.events)

@@ -457,3 +457,37 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 }
+
+// markReady implements POST /api/v1/builds/{id}/ready: an external test
+// (gating) accepted a done build, which becomes ready. Only done builds can;
+// anything else is 409 with the build's state.
+func (s *Server) markReady(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.who(r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	id, err := pathID(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if s.opts.Readier == nil {
+		s.fail(w, r, errorf(http.StatusNotImplemented, "marking builds ready is not available on this server"))
+		return
+	}
+	mb, err := s.opts.Store.GetModuleBuild(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if mb.State != state.ModuleStateDone {
+		s.fail(w, r, errorf(http.StatusConflict, "build %d is %s; only a done build can become ready", id, mb.State))
+		return
+	}
+	mb, err = s.opts.Readier.MarkReady(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, BuildJSON(mb, true, "1"))
+}

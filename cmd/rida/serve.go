@@ -204,7 +204,7 @@ func newServer(cfg *config, forges []webhook.ForgeConfig, logger *slog.Logger) (
 		return fail(err)
 	}
 	s.api, err = api.New(api.Options{
-		Store: store, Canceler: s.runner, Logger: logger, Metrics: metrics, DataDir: cfg.DataDir,
+		Store: store, Canceler: s.runner, Readier: s.runner, Logger: logger, Metrics: metrics, DataDir: cfg.DataDir,
 		Tokens: tokens, SCMURLPrefixes: cfg.API.AllowedSCM,
 		PublicURL: cfg.PublicURL, OnEnqueue: s.runner.Notify, Branches: runner.SCMBranches{Mirrors: mirrors}, Version: version,
 	})

@@ -1,0 +1,48 @@
+package api_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"testing"
+
+	"github.com/rida-build/rida/api"
+	"github.com/rida-build/rida/state"
+)
+
+// storeReadier marks ready as the runner does.
+type storeReadier struct{ st *state.Store }
+
+func (r storeReadier) MarkReady(ctx context.Context, id uint64) (*state.ModuleBuild, error) {
+	mb, err := r.st.GetModuleBuild(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	mb.State, mb.StateReason = state.ModuleStateReady, "marked ready"
+	return r.st.PutModuleBuild(ctx, *mb)
+}
+
+func TestAPI_MarkReady(t *testing.T) {
+	b := setup(t, setupOpts{mutate: func(o *api.Options) { o.Readier = storeReadier{o.Store.(*state.Store)} }})
+	done := b.putBuild(state.ModuleBuild{Name: "m", Stream: "s"}, state.ModuleStateInit, state.ModuleStateBuild, state.ModuleStateDone)
+	building := b.putBuild(state.ModuleBuild{Name: "n", Stream: "s"}, state.ModuleStateInit, state.ModuleStateBuild)
+	for _, tc := range []struct {
+		name, path, token string
+		status            int
+		want              string
+	}{
+		{"NoToken", fmt.Sprintf("/api/v1/builds/%d/ready", done.ID), "", http.StatusUnauthorized, "Bearer"},
+		{"NotDone", fmt.Sprintf("/api/v1/builds/%d/ready", building.ID), testToken, http.StatusConflict, "only a done build can become ready"},
+		{"Unknown", "/api/v1/builds/999/ready", testToken, http.StatusNotFound, ""},
+		{"BadID", "/api/v1/builds/x/ready", testToken, http.StatusBadRequest, "id"},
+		{"OK", fmt.Sprintf("/api/v1/builds/%d/ready", done.ID), testToken, http.StatusOK, `"state_name": "ready"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			expect(t, b.do(http.MethodPost, tc.path, tc.token, ""), tc.status, tc.want)
+		})
+	}
+	mb, err := b.store.GetModuleBuild(context.Background(), done.ID)
+	if err != nil || mb.State != state.ModuleStateReady {
+		t.Errorf("after POST ready: %v %v", mb.State, err)
+	}
+}

@@ -13,7 +13,9 @@ import (
 // or bwrap and everything inside the sandbox), not only the direct child.
 func command(ctx context.Context, bin string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: if rida itself dies (SIGKILL), the child dies too instead
+	// of building on while the restarted rida redoes the batch.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error {
 		// Negative pid: the process group led by the child.
 		err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)

@@ -21,7 +21,7 @@ func TestDemo(t *testing.T) {
 		"→ 202", "build 1: ready", "build 2: ready",
 		"rida-demo-lib          reused  reused from build 1",
 		"module+el9+2+", // build 2's own dist tag on the rebuilt component
-		"/builds/2",      // the build page's URL
+		"/builds/2",     // the build page's URL
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)

@@ -12,29 +12,22 @@ import (
 	"github.com/rida-build/rida/state"
 )
 
-// ControlStore is a Store that also keeps the API's controls: paused module
-// streams and per-request options (*state.Store implements it).
+// ControlStore is a Store that also keeps the per-request options given
+// through the API (*state.Store implements it).
 type ControlStore interface {
 	Store
-	StartNextUnpaused(ctx context.Context) (*state.BuildRequest, error)
 	RequestOptionsFor(ctx context.Context, id uint64) (state.RequestOptions, error)
 }
 
-// WithAPIControls wraps s so that the runner obeys the API's controls
-// without knowing about them:
-//   - StartNext skips paused module streams (POST /api/v1/pause), starting
-//     nothing while everything is paused; running builds go on;
-//   - a new module build record takes the rebuild strategy and owner that
-//     were given with its request (POST module-builds, /api/v1/rebuild).
+// WithAPIControls wraps s so that a new module build record takes the
+// rebuild strategy and owner that were given with its request (POST
+// module-builds, /api/v1/rebuild). (Paused streams need no wrapper: the
+// store's StartNext skips them.)
 //
 // Wire it as runner.Options{Store: runner.WithAPIControls(store), ...}.
 func WithAPIControls(s ControlStore) Store { return controlledStore{s} }
 
 type controlledStore struct{ ControlStore }
-
-func (c controlledStore) StartNext(ctx context.Context) (*state.BuildRequest, error) {
-	return c.ControlStore.StartNextUnpaused(ctx)
-}
 
 func (c controlledStore) PutModuleBuild(ctx context.Context, mb state.ModuleBuild) (*state.ModuleBuild, error) {
 	if mb.ID == 0 && mb.RequestID != 0 {

@@ -226,55 +226,6 @@ func (s *Store) Paused(ctx context.Context) ([]Pause, error) {
 	return out, wrap("Paused", err)
 }
 
-// StartNextUnpaused is StartNext that skips paused keys (and starts nothing
-// while PauseAll is set). It returns ErrNoJob when nothing may start.
-func (s *Store) StartNextUnpaused(ctx context.Context) (*BuildRequest, error) {
-	var out *BuildRequest
-	err := s.update(ctx, "StartNextUnpaused", func(tx *bolt.Tx) error {
-		paused := tx.Bucket(bucketPaused)
-		isPaused := func(key string) bool {
-			return paused != nil && (paused.Get([]byte(PauseAll)) != nil || paused.Get([]byte(key)) != nil)
-		}
-		c := tx.Bucket(bucketQueuePending).Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			key := string(v)
-			if isPaused(key) {
-				continue
-			}
-			entry, err := getQueueEntry(tx, key)
-			if err != nil {
-				return err
-			}
-			if entry.Running != 0 {
-				continue
-			}
-			r, err := getRequest(tx, binary.BigEndian.Uint64(k[1:]))
-			if err != nil {
-				return err
-			}
-			now := s.now().UTC()
-			r.State, r.StartedAt, r.UpdatedAt = RequestRunning, now, now
-			if err := putJSON(tx.Bucket(bucketRequests), u64(r.ID), r); err != nil {
-				return err
-			}
-			if err := c.Delete(); err != nil {
-				return err
-			}
-			entry.Running, entry.Pending = r.ID, 0
-			if err := putQueueEntry(tx, key, entry); err != nil {
-				return err
-			}
-			out = r
-			return s.appendEvent(tx, EventRequestStarted, requestSubject(r.ID), map[string]any{"key": key, "kind": r.Kind})
-		}
-		return ErrNoJob
-	})
-	if err != nil {
-		return nil, wrap("StartNextUnpaused", err)
-	}
-	return out, nil
-}
-
 // QueueStats counts pending and running requests and finds the oldest
 // pending one, for metrics.
 func (s *Store) QueueStats(ctx context.Context) (QueueStats, error) {

@@ -335,15 +335,20 @@ func (s *Store) enqueue(tx *bolt.Tx, in BuildRequest) (EnqueueResult, error) {
 
 // StartNext moves the highest-priority startable pending request to running
 // and returns it: "module" requests before "component" ones, oldest first
-// within a kind, skipping keys that already have a running request. It
+// within a kind, skipping keys that already have a running request and keys
+// that are paused (SetPaused; nothing starts while PauseAll is set). It
 // returns ErrNoJob when nothing may start. Capacity limits are the caller's
 // business: call StartNext only when a slot is free.
 func (s *Store) StartNext(ctx context.Context) (*BuildRequest, error) {
 	var out *BuildRequest
 	err := s.update(ctx, "StartNext", func(tx *bolt.Tx) error {
+		paused := tx.Bucket(bucketPaused) // created by the first SetPaused
 		c := tx.Bucket(bucketQueuePending).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			key := string(v)
+			if paused != nil && (paused.Get([]byte(PauseAll)) != nil || paused.Get([]byte(key)) != nil) {
+				continue
+			}
 			entry, err := getQueueEntry(tx, key)
 			if err != nil {
 				return err

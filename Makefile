@@ -16,8 +16,10 @@ deps:
 test: deps
 	$(GO) test -count=1 -timeout 30m $(PKGS)
 
+# DEMO_FLAGS=--keep-serving leaves the server up to browse the build pages.
+DEMO_FLAGS ?=
 demo: deps build
-	./$(BIN) demo
+	./$(BIN) demo $(DEMO_FLAGS)
 
 # Benchmarks: the figures in docs/benchmarks.md come from this command.
 bench: deps

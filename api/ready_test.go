@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/rida-build/rida/api"
 	"github.com/rida-build/rida/state"
@@ -44,5 +45,18 @@ func TestAPI_MarkReady(t *testing.T) {
 	mb, err := b.store.GetModuleBuild(context.Background(), done.ID)
 	if err != nil || mb.State != state.ModuleStateReady {
 		t.Errorf("after POST ready: %v %v", mb.State, err)
+	}
+}
+
+func TestRoundDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		340 * time.Millisecond:  "340ms",
+		1234 * time.Millisecond: "1.2s",
+		83 * time.Second:        "1m23s",
+		0:                       "0s",
+	} {
+		if got := api.RoundDuration(d); got != want {
+			t.Errorf("RoundDuration(%s) = %s, want %s", d, got, want)
+		}
 	}
 }

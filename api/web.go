@@ -188,7 +188,7 @@ func makeGantt(mb *state.ModuleBuild, now time.Time) *gantt {
 		span = time.Second
 	}
 	scale := (width - labelW - 10) / span.Seconds()
-	g := &gantt{Width: width, LabelW: labelW, Span: span.Round(time.Second).String()}
+	g := &gantt{Width: width, LabelW: labelW, Span: roundDuration(span)}
 	row := 0
 	for _, c := range mb.Components {
 		if c.Started.IsZero() {
@@ -202,7 +202,7 @@ func makeGantt(mb *state.ModuleBuild, now time.Time) *gantt {
 		w := max(2, end.Sub(c.Started).Seconds()*scale)
 		g.Bars = append(g.Bars, ganttBar{
 			Label: fmt.Sprintf("%d · %s", c.Batch, c.Package), State: c.State,
-			Title: fmt.Sprintf("%s (batch %d): %s, %s", c.Package, c.Batch, c.State, end.Sub(c.Started).Round(time.Second)),
+			Title: fmt.Sprintf("%s (batch %d): %s, %s", c.Package, c.Batch, c.State, roundDuration(end.Sub(c.Started))),
 			X:     x, Y: 20 + float64(row)*rowH, W: w,
 		})
 		row++
@@ -210,7 +210,7 @@ func makeGantt(mb *state.ModuleBuild, now time.Time) *gantt {
 	for i := 0; i <= 4; i++ {
 		g.Ticks = append(g.Ticks, ganttTick{
 			X:     labelW + float64(i)*(width-labelW-10)/4,
-			Label: "+" + (time.Duration(float64(span) * float64(i) / 4)).Round(time.Second).String(),
+			Label: "+" + roundDuration(time.Duration(float64(span)*float64(i)/4)),
 		})
 	}
 	g.Height = 30 + float64(row)*rowH
@@ -250,7 +250,7 @@ func (s *Server) pageBuild(w http.ResponseWriter, r *http.Request) {
 			cv.LogURL = fmt.Sprintf("/builds/%d/logs/%s", mb.ID, url.PathEscape(cmp.Or(c.Key, c.Package)))
 		}
 		if !c.Started.IsZero() && !c.Finished.IsZero() {
-			cv.Elapsed = c.Finished.Sub(c.Started).Round(time.Second).String()
+			cv.Elapsed = roundDuration(c.Finished.Sub(c.Started))
 		}
 		batches[len(batches)-1].Components = append(batches[len(batches)-1].Components, cv)
 	}
@@ -399,4 +399,18 @@ func (s *Server) pageDelivery(w http.ResponseWriter, r *http.Request) {
 	s.page(w, r, "delivery", map[string]any{
 		"Title": "Delivery " + strconv.FormatUint(d.ID, 10), "D": d, "Requests": reqs, "Builds": builds,
 	})
+}
+
+// roundDuration shows a duration to a precision that fits it: whole seconds
+// from 10 s up, tenths of a second below, milliseconds under one second
+// (local builds of small packages take a fraction of a second).
+func roundDuration(d time.Duration) string {
+	switch {
+	case d >= 10*time.Second:
+		return d.Round(time.Second).String()
+	case d >= time.Second:
+		return d.Round(100 * time.Millisecond).String()
+	default:
+		return d.Round(time.Millisecond).String()
+	}
 }

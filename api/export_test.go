@@ -1,0 +1,4 @@
+package api
+
+// RoundDuration exposes roundDuration to the external tests.
+var RoundDuration = roundDuration

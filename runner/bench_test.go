@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/rida-build/rida/runner"
 	"github.com/rida-build/rida/runner/runnertest"
 	"github.com/rida-build/rida/scm"
+	"github.com/rida-build/rida/scm/scmtest"
 	"github.com/rida-build/rida/state"
 )
 
@@ -123,4 +125,78 @@ func mustMkdirB(b *testing.B, dir string) string {
 		b.Fatal(err)
 	}
 	return dir
+}
+
+// BenchmarkRunner_Reuse_1of100Changed builds a module of 100 components in
+// 10 batches (real git repositories, real modulemd, the simulated backend),
+// changes one component of the last batch, builds again with
+// changed-and-after, and reports how many components were built and reused
+// the second time (design target: 1 built, 99 reused).
+func BenchmarkRunner_Reuse_1of100Changed(b *testing.B) {
+	for b.Loop() {
+		dir := b.TempDir()
+		var yaml strings.Builder
+		yaml.WriteString("document: modulemd\nversion: 2\ndata:\n  summary: big\n  description: big module\n  license: {module: [MIT]}\n" +
+			"  dependencies: [{buildrequires: {platform: [el9]}, requires: {platform: [el9]}}]\n  components:\n    rpms:\n")
+		comps := map[string]*scmtest.Repo{}
+		for i := range 100 {
+			name := fmt.Sprintf("c%03d", i)
+			fmt.Fprintf(&yaml, "      %s: {rationale: r, ref: main, buildorder: %d}\n", name, i/10+1)
+			r := scmtest.New(b, filepath.Join(dir, "rpms", name), "main")
+			r.Commit("import", map[string]string{name + ".spec": "Name: " + name + "\n"})
+			comps[name] = r
+		}
+		mod := scmtest.New(b, filepath.Join(dir, "modules", "big"), "1.0")
+		mod.Commit("import", map[string]string{"big.yaml": yaml.String()})
+
+		store, err := state.Open(filepath.Join(dir, "rida.db"), state.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		mirrors, err := scm.NewMirrors(scm.Options{Dir: filepath.Join(dir, "mirrors"), Logger: quiet()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		sim := &runnertest.SimBackend{Default: time.Millisecond}
+		finished := make(chan state.ModuleBuild, 4)
+		r, err := runner.New(runner.Options{
+			Store: store, Backend: sim, Modules: runner.SCMModules{Mirrors: mirrors}, Resolver: scm.Resolver{Mirrors: mirrors},
+			NotFound: scm.ErrNotFound, Logger: quiet(), PollInterval: 20 * time.Millisecond,
+			OnFinish: func(mb state.ModuleBuild) { finished <- mb },
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := r.Start(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		enqueue := func(kind state.RequestKind) state.ModuleBuild {
+			if _, err := store.Enqueue(context.Background(), state.BuildRequest{Module: "big", Stream: "1.0", Kind: kind,
+				Reasons: []string{"bench"}, ModuleRepo: "file://" + filepath.Join(dir, "modules", "big")}); err != nil {
+				b.Fatal(err)
+			}
+			r.Notify()
+			mb := <-finished
+			if mb.State != state.ModuleStateReady {
+				b.Fatalf("build %d: %s %s", mb.ID, mb.State, mb.StateReason)
+			}
+			return mb
+		}
+		enqueue(state.RequestModule)
+		first := sim.Builds()
+		comps["c099"].Commit("change", map[string]string{"c099.spec": "Name: c099\n# changed\n"})
+		mb := enqueue(state.RequestComponent)
+		reused := 0
+		for _, c := range mb.Components {
+			if c.State == string(runner.ComponentReused) {
+				reused++
+			}
+		}
+		r.Stop()
+		store.Close()
+		// The second build's module-build-macros is always rebuilt (it
+		// carries the new build's dist tag); it is not a component.
+		b.ReportMetric(float64(sim.Builds()-first-1), "components-built")
+		b.ReportMetric(float64(reused), "components-reused")
+	}
 }

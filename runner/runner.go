@@ -322,93 +322,166 @@ func nsvcOf(mb *state.ModuleBuild) string {
 	return modulemd.NSVC(mb.Name, mb.Stream, mb.Version, mb.Context)
 }
 
-// runRequest is one request's life: init, identity check, reuse plan, build.
+// runRequest is one request's life: init, then for each module stream the
+// modulemd gives (a packager v3 file gives one per configuration) an
+// identity check, a reuse plan and the build. Every stream gets its own
+// build record, created before any of them builds, and the request ends
+// when the last of them does.
 func (r *Runner) runRequest(ctx context.Context, req *state.BuildRequest) {
 	log := r.opts.Logger.With("request", req.ID, "key", req.Key)
-	// A build record left in init/wait by a restart is picked up again.
-	var mb *state.ModuleBuild
-	prev, err := r.opts.Store.ModuleBuilds(ctx, func(b *state.ModuleBuild) bool {
-		return b.RequestID == req.ID && !b.State.Terminal()
-	})
-	if err == nil && len(prev) > 0 {
-		mb = &prev[0]
-	} else {
-		mb, err = r.opts.Store.PutModuleBuild(ctx, state.ModuleBuild{
-			Name: req.Module, Stream: req.Stream, RequestID: req.ID, State: state.ModuleStateInit,
-			StateReason: strings.Join(req.Reasons, "; "), ModuleRepo: req.ModuleRepo,
-			RebuildStrategy: r.opts.RebuildStrategy, Owner: "webhook",
-		})
-		if err != nil {
+	// Records left by a restart are picked up again.
+	records, err := r.opts.Store.ModuleBuilds(ctx, func(b *state.ModuleBuild) bool { return b.RequestID == req.ID })
+	if err != nil {
+		log.Error("runner: look up the request's builds", "err", err)
+		_, _ = r.opts.Store.FinishRequest(ctx, req.Key, state.ResultErrored, "could not read the store: "+err.Error())
+		return
+	}
+	var first *state.ModuleBuild
+	for i := range records {
+		if records[i].State == state.ModuleStateInit || records[i].State == state.ModuleStateWait {
+			first = &records[i]
+			break
+		}
+	}
+	if first == nil {
+		if first, err = r.newRecord(ctx, req); err != nil {
 			log.Error("runner: record build", "err", err)
 			_, _ = r.opts.Store.FinishRequest(ctx, req.Key, state.ResultErrored, "could not record the build: "+err.Error())
 			return
 		}
 	}
-	b, err := r.init(ctx, req, mb)
+	src, builds, err := r.init(ctx, req, first)
 	if err != nil {
+		result := state.ResultErrored
 		var invalid *InvalidModuleError
 		if errors.As(err, &invalid) {
-			_, _ = r.finish(ctx, mb, state.ModuleStateFailed, err.Error(), state.ResultFailed)
-		} else {
-			_, _ = r.finish(ctx, mb, state.ModuleStateFailed, err.Error(), state.ResultErrored)
+			result = state.ResultFailed
 		}
+		_, _ = r.finish(ctx, first, state.ModuleStateFailed, err.Error(), result)
 		return
 	}
-	if b == nil { // satisfied by an earlier identical build
-		return
+	// One record per stream, matched by context to records of an earlier
+	// run of this request; a stream whose record is final, or in build
+	// (recover resumes it), is not started again.
+	targets := make([]*state.ModuleBuild, len(builds))
+	usedFirst := false
+	for i, b := range builds {
+		var mb *state.ModuleBuild
+		for j := range records {
+			if records[j].Context == b.Context && records[j].Identity != "" {
+				mb = &records[j]
+				break
+			}
+		}
+		switch {
+		case mb != nil && (mb.State.Terminal() || mb.State == state.ModuleStateBuild):
+			continue
+		case mb == nil && !usedFirst && first.Identity == "":
+			mb, usedFirst = first, true
+		case mb == nil:
+			if mb, err = r.newRecord(ctx, req); err != nil {
+				_, _ = r.finish(ctx, first, state.ModuleStateFailed, "could not record the build: "+err.Error(), state.ResultErrored)
+				return
+			}
+		}
+		if mb.ID == first.ID {
+			usedFirst = true
+		}
+		if int64(mb.ID) != b.ID {
+			b.ID = int64(mb.ID)
+			b.DistTag = modulemd.DistTag(b.Name, b.Stream, b.Version, b.Context, r.marking(), b.ID)
+		}
+		targets[i] = mb
 	}
-	r.build(ctx, mb, b)
+	if !usedFirst && !first.State.Terminal() {
+		_, _ = r.finish(ctx, first, state.ModuleStateGarbage, "replaced by the builds of its module streams", state.ResultSucceeded)
+	}
+	for i, b := range builds {
+		mb := targets[i]
+		if mb == nil {
+			continue
+		}
+		// A sibling may have been cancelled while the one before it built.
+		if cur, err := r.opts.Store.GetModuleBuild(ctx, mb.ID); err == nil && (cur.State.Terminal() || cur.CancelRequestedBy != "") {
+			if !cur.State.Terminal() {
+				_, _ = r.finish(ctx, cur, state.ModuleStateFailed, cur.CancelRequestedBy, state.ResultCanceled)
+			}
+			continue
+		}
+		build, err := r.plan(ctx, req, src, mb, b)
+		if err != nil {
+			result := state.ResultErrored
+			var invalid *InvalidModuleError
+			if errors.As(err, &invalid) {
+				result = state.ResultFailed
+			}
+			_, _ = r.finish(ctx, mb, state.ModuleStateFailed, err.Error(), result)
+			continue
+		}
+		if build {
+			r.build(ctx, mb, b)
+		}
+		if ctx.Err() != nil {
+			return // stopping: recover picks the rest up
+		}
+	}
 }
 
-// init reads, validates, enriches and plans, records the plan and moves the
-// build to wait. It returns nil, nil when an identical build already
-// succeeded (the request is then finished as satisfied by it).
-func (r *Runner) init(ctx context.Context, req *state.BuildRequest, mb *state.ModuleBuild) (*Build, error) {
+func (r *Runner) newRecord(ctx context.Context, req *state.BuildRequest) (*state.ModuleBuild, error) {
+	return r.opts.Store.PutModuleBuild(ctx, state.ModuleBuild{
+		Name: req.Module, Stream: req.Stream, RequestID: req.ID, State: state.ModuleStateInit,
+		StateReason: strings.Join(req.Reasons, "; "), ModuleRepo: req.ModuleRepo,
+		RebuildStrategy: r.opts.RebuildStrategy, Owner: "webhook",
+	})
+}
+
+// init reads the modulemd at the request's commit, validates and enriches
+// it: one Build per module stream it defines.
+func (r *Runner) init(ctx context.Context, req *state.BuildRequest, mb *state.ModuleBuild) (ModuleSource, []*Build, error) {
 	src, err := r.opts.Modules.ReadModule(ctx, req.ModuleRepo, req.Module, req.Stream, req.ModuleCommit)
 	if err != nil {
 		if r.opts.NotFound != nil && errors.Is(err, r.opts.NotFound) {
-			return nil, &InvalidModuleError{Module: req.Key, Err: err}
+			return src, nil, &InvalidModuleError{Module: req.Key, Err: err}
 		}
-		return nil, &InfraError{Op: "read modulemd of " + req.Key, Err: err}
+		return src, nil, &InfraError{Op: "read modulemd of " + req.Key, Err: err}
 	}
 	builds, err := Init(ctx, src, r.opts.NotFound, InitOptions{
 		Resolver: r.opts.Resolver, DefaultRepository: cmp.Or(r.opts.DefaultRepository, DefaultComponentBase(req.ModuleRepo)),
 		Platform: r.opts.Platform, Marking: r.opts.Marking, ID: int64(mb.ID),
 	})
-	if err != nil {
-		return nil, err
-	}
-	// A packager v3 file with several configurations gives several streams;
-	// rida builds the first and says so (one build per configuration is
-	// future work).
-	b := builds[0]
-	if len(builds) > 1 {
-		r.opts.Logger.Warn("runner: only the first configuration is built", "key", req.Key, "configurations", len(builds))
-	}
+	return src, builds, err
+}
+
+// plan checks b's identity against earlier builds, makes its version
+// unique, plans component reuse, records the plan and moves mb to wait. It
+// returns false when an identical build already succeeded (mb then ends as
+// satisfied by it).
+func (r *Runner) plan(ctx context.Context, req *state.BuildRequest, src ModuleSource, mb *state.ModuleBuild, b *Build) (bool, error) {
 	identity := r.identity(src.Commit, b)
 	same, err := r.opts.Store.ModuleBuilds(ctx, func(o *state.ModuleBuild) bool {
 		return o.ID != mb.ID && o.Identity == identity && (o.State == state.ModuleStateDone || o.State == state.ModuleStateReady)
 	})
 	if err != nil {
-		return nil, &InfraError{Op: "look up identical builds", Err: err}
+		return false, &InfraError{Op: "look up identical builds", Err: err}
 	}
 	if len(same) > 0 {
 		reason := fmt.Sprintf("identical to build %d (%s), which succeeded: not rebuilt", same[0].ID, same[0].State)
+		mb.Context, mb.Identity, mb.Version = b.Context, identity, same[0].Version
 		_, err := r.finish(ctx, mb, state.ModuleStateGarbage, reason, state.ResultSucceeded)
-		return nil, err
+		return false, err
 	}
 	if err := r.uniqueVersion(ctx, mb, b, identity); err != nil {
-		return nil, err
+		return false, err
 	}
-	last, err := r.lastGood(ctx, b.Name, b.Stream)
+	last, err := r.lastGood(ctx, b.Name, b.Stream, b.Context)
 	if err != nil {
-		return nil, err
+		return false, err
 	}
 	planReuse(b, last, cmp.Or(mb.RebuildStrategy, r.opts.RebuildStrategy))
 
 	mmd, err := b.Modulemd.Marshal()
 	if err != nil {
-		return nil, &InfraError{Op: "encode modulemd", Err: err}
+		return false, &InfraError{Op: "encode modulemd", Err: err}
 	}
 	mb.Version, mb.Context, mb.ModuleCommit, mb.Identity = b.Version, b.Context, src.Commit, identity
 	mb.ModuleRepo = cmp.Or(mb.ModuleRepo, req.ModuleRepo)
@@ -417,10 +490,10 @@ func (r *Runner) init(ctx context.Context, req *state.BuildRequest, mb *state.Mo
 	mb.State, mb.StateReason = state.ModuleStateWait, fmt.Sprintf("planned %d batches", len(b.Batches))
 	stored, err := r.opts.Store.PutModuleBuild(ctx, *mb)
 	if err != nil {
-		return nil, &InfraError{Op: "record plan", Err: err}
+		return false, &InfraError{Op: "record plan", Err: err}
 	}
 	*mb = *stored
-	return b, nil
+	return true, nil
 }
 
 // identity is the build's content: the module commit, every resolved
@@ -442,7 +515,7 @@ func (r *Runner) identity(moduleCommit string, b *Build) string {
 // version, the version becomes one more than the highest used.
 func (r *Runner) uniqueVersion(ctx context.Context, mb *state.ModuleBuild, b *Build, identity string) error {
 	others, err := r.opts.Store.ModuleBuilds(ctx, func(o *state.ModuleBuild) bool {
-		return o.ID != mb.ID && o.Name == b.Name && o.Stream == b.Stream && o.Identity != identity && o.Version != 0
+		return o.ID != mb.ID && o.Name == b.Name && o.Stream == b.Stream && o.Context == b.Context && o.Identity != identity && o.Version != 0
 	})
 	if err != nil {
 		return &InfraError{Op: "look up versions", Err: err}
@@ -461,9 +534,9 @@ func (r *Runner) uniqueVersion(ctx context.Context, mb *state.ModuleBuild, b *Bu
 
 func (r *Runner) marking() string { return cmp.Or(r.opts.Marking, r.opts.Platform, "el9") }
 
-func (r *Runner) lastGood(ctx context.Context, name, stream string) (*state.ModuleBuild, error) {
+func (r *Runner) lastGood(ctx context.Context, name, stream, context string) (*state.ModuleBuild, error) {
 	good, err := r.opts.Store.ModuleBuilds(ctx, func(o *state.ModuleBuild) bool {
-		return o.Name == name && o.Stream == stream && (o.State == state.ModuleStateDone || o.State == state.ModuleStateReady) && len(o.Components) > 0
+		return o.Name == name && o.Stream == stream && o.Context == context && (o.State == state.ModuleStateDone || o.State == state.ModuleStateReady) && len(o.Components) > 0
 	})
 	if err != nil {
 		return nil, &InfraError{Op: "look up the last successful build", Err: err}
@@ -680,9 +753,7 @@ func (r *Runner) finish(ctx context.Context, mb *state.ModuleBuild, st state.Mod
 		r.opts.Logger.Error("runner: record final state", "build", mb.ID, "state", st, "err", err)
 		return nil, err
 	}
-	if _, err := r.opts.Store.FinishRequest(ctx, state.RequestKey(mb.Name, mb.Stream), result, reason); err != nil && !errors.Is(err, state.ErrNotFound) {
-		r.opts.Logger.Error("runner: finish request", "build", mb.ID, "err", err)
-	}
+	r.endRequest(ctx, stored, result, reason)
 	r.opts.Logger.Info("runner: build finished", "build", mb.ID, "nsvc", nsvcOf(stored), "state", st, "reason", reason)
 	if r.opts.OnFinish != nil {
 		r.opts.OnFinish(*stored)
@@ -716,5 +787,34 @@ func (r *Runner) stopBackend(ctx context.Context, b *Build) {
 		case <-time.After(delay):
 		}
 		delay *= 2
+	}
+}
+
+// endRequest finishes mb's build request once none of its builds is open any
+// more (a packager v3 module has one build per configuration). The request's
+// result is the worst of its builds': errored, failed, canceled, succeeded.
+func (r *Runner) endRequest(ctx context.Context, mb *state.ModuleBuild, result state.RequestResult, reason string) {
+	key := state.RequestKey(mb.Name, mb.Stream)
+	running, _, err := r.opts.Store.QueueSlot(ctx, key)
+	if err != nil || running == nil || running.ID != mb.RequestID {
+		return // requeued (restart) or already finished
+	}
+	siblings, err := r.opts.Store.ModuleBuilds(ctx, func(o *state.ModuleBuild) bool { return o.RequestID == mb.RequestID })
+	if err != nil {
+		r.opts.Logger.Error("runner: finish request", "build", mb.ID, "err", err)
+		return
+	}
+	rank := map[state.RequestResult]int{state.ResultSucceeded: 0, state.ResultCanceled: 1, state.ResultFailed: 2, state.ResultErrored: 3}
+	kind := map[state.FailureKind]state.RequestResult{state.FailureBuild: state.ResultFailed, state.FailureInfra: state.ResultErrored, state.FailureCanceled: state.ResultCanceled}
+	for _, o := range siblings {
+		if !o.State.Terminal() {
+			return
+		}
+		if k, ok := kind[o.FailureKind]; ok && rank[k] > rank[result] {
+			result, reason = k, fmt.Sprintf("build %d: %s", o.ID, o.StateReason)
+		}
+	}
+	if _, err := r.opts.Store.FinishRequest(ctx, key, result, reason); err != nil && !errors.Is(err, state.ErrNotFound) {
+		r.opts.Logger.Error("runner: finish request", "build", mb.ID, "err", err)
 	}
 }

@@ -445,3 +445,50 @@ func TestRunner_Cancel_StopsBackendTasksWithRetries(t *testing.T) {
 		t.Errorf("backend Cancel called %d times, want 3 (two failures, then success)", be.calls)
 	}
 }
+
+// TestRunner_PackagerV3_OneBuildPerConfiguration: a packager v3 modulemd
+// with two configurations gives two module builds, one per context, and the
+// request ends when both did.
+func TestRunner_PackagerV3_OneBuildPerConfiguration(t *testing.T) {
+	bx := setup(t, nil)
+	v3 := `document: modulemd-packager
+version: 3
+data:
+  name: rida-demo
+  stream: "1.0"
+  summary: Demonstration module for rida
+  description: The demo module in packager v3 form, for two platforms.
+  license: [MIT]
+  configurations:
+    - context: CTXA
+      platform: el9
+    - context: CTXB
+      platform: el10
+  components:
+    rpms:
+      rida-demo-lib: {rationale: lib, ref: main, buildorder: 10}
+      rida-demo-data: {rationale: data, ref: main, buildorder: 10}
+      rida-demo-app: {rationale: app, ref: main, buildorder: 20}
+`
+	scmtest.Open(t, bx.layout.Module.Path).Commit("packager v3", map[string]string{examples.ModuleFile: v3})
+	req := bx.enqueue(state.RequestModule, "v3")
+	got := map[string]state.ModuleBuild{}
+	for range 2 {
+		mb := bx.waitFinished()
+		got[mb.Context] = mb
+	}
+	for _, ctx := range []string{"CTXA", "CTXB"} {
+		mb, ok := got[ctx]
+		if !ok || mb.State != state.ModuleStateReady {
+			t.Errorf("context %s: %+v", ctx, mb.StateReason)
+		}
+	}
+	// Each version carries its own platform's prefix, as MBS's do.
+	if got["CTXA"].ID == got["CTXB"].ID || !strings.HasPrefix(fmt.Sprint(got["CTXA"].Version), "9") || !strings.HasPrefix(fmt.Sprint(got["CTXB"].Version), "10") {
+		t.Errorf("builds %d/%d, versions %d/%d", got["CTXA"].ID, got["CTXB"].ID, got["CTXA"].Version, got["CTXB"].Version)
+	}
+	r, err := bx.store.Request(context.Background(), req.ID)
+	if err != nil || r.State != state.RequestFinished || r.Result != state.ResultSucceeded {
+		t.Errorf("request: %+v %v", r, err)
+	}
+}

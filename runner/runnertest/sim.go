@@ -6,6 +6,7 @@ package runnertest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -85,9 +86,31 @@ func (s *SimBackend) BuildBatch(ctx context.Context, b *runner.Build, batch *run
 // Reuse does nothing: the simulated output is already "there".
 func (s *SimBackend) Reuse(context.Context, *runner.Build, *runner.Component) error { return nil }
 
-// Finish returns an empty result.
-func (s *SimBackend) Finish(context.Context, *runner.Build) (*runner.Result, error) {
-	return &runner.Result{Location: "simulated"}, nil
+// Finish returns the final modulemd: the build's stream with
+// artifacts.rpms set to every component's NEVRAs (module-build-macros
+// excluded, as its package is not part of the module).
+func (s *SimBackend) Finish(_ context.Context, b *runner.Build) (*runner.Result, error) {
+	res := &runner.Result{Location: "simulated"}
+	if b.Modulemd == nil {
+		return res, nil
+	}
+	var rpms []string
+	for _, batch := range b.Batches {
+		for _, c := range batch.Components {
+			if c.Key != runner.MacrosComponent {
+				rpms = append(rpms, c.RPMs...)
+			}
+		}
+	}
+	slices.Sort(rpms)
+	final := b.Modulemd.Clone()
+	final.Artifacts.RPMs = rpms
+	mmd, err := final.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("runnertest: final modulemd: %w", err)
+	}
+	res.Modulemd = mmd
+	return res, nil
 }
 
 // CriticalPath is the shortest possible wall time of b on this backend:

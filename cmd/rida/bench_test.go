@@ -11,12 +11,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/rida-build/rida/examples"
 	"github.com/rida-build/rida/forge"
 	"github.com/rida-build/rida/forge/forgetest"
+	"github.com/rida-build/rida/state"
 )
 
 // BenchmarkDeliveryToFirstPendingStatus measures, through the whole server
@@ -99,4 +101,57 @@ func BenchmarkDeliveryToFirstPendingStatus(b *testing.B) {
 		prev = after
 	}
 	b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms/first-pending")
+}
+
+// BenchmarkServeIdleRSS_10000Modules starts 'rida serve' (a real process) on
+// a store whose index holds 10 000 module streams of 11 components each and
+// reports its resident memory once idle (design target ≤ 64 MiB).
+func BenchmarkServeIdleRSS_10000Modules(b *testing.B) {
+	dir := b.TempDir()
+	data := filepath.Join(dir, "data")
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	store, err := state.Open(filepath.Join(data, "rida.db"), state.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	work := make(chan int)
+	for range 16 {
+		wg.Go(func() {
+			for i := range work {
+				comps := []state.IndexedComponent{{Name: "hot", Ref: "main"}}
+				for j := range 10 {
+					comps = append(comps, state.IndexedComponent{Name: fmt.Sprintf("pkg%04d", (i*7+j*131)%5000), Ref: "main"})
+				}
+				if err := store.SetModuleComponents(context.Background(), fmt.Sprintf("mod%05d", i), "main", fmt.Sprintf("modules/mod%05d", i), comps); err != nil {
+					b.Error(err)
+				}
+			}
+		})
+	}
+	for i := range 10000 {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	store.Close()
+	b.ResetTimer()
+	for b.Loop() {
+		p := startServe(b, data, "rss-secret")
+		time.Sleep(3 * time.Second) // idle: nothing queued, planner and runner polling
+		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+		if err != nil {
+			b.Fatal(err)
+		}
+		var kb float64
+		for _, l := range strings.Split(string(status), "\n") {
+			if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+				fmt.Sscanf(strings.TrimSpace(v), "%f", &kb)
+			}
+		}
+		b.ReportMetric(kb/1024, "MiB-RSS-idle")
+		p.term(b)
+	}
 }

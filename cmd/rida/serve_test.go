@@ -75,7 +75,7 @@ type serverProc struct {
 	done chan struct{}
 }
 
-func startServe(t *testing.T, dataDir, secret string, extra ...string) *serverProc {
+func startServe(t testing.TB, dataDir, secret string, extra ...string) *serverProc {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -125,7 +125,7 @@ func (p *serverProc) kill() {
 	<-p.done
 }
 
-func (p *serverProc) term(t *testing.T) {
+func (p *serverProc) term(t testing.TB) {
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:

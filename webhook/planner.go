@@ -30,6 +30,13 @@ type PlannerStore interface {
 	ModulesForComponent(ctx context.Context, component, ref string) ([]state.ModuleStream, error)
 }
 
+// lastBuilt is the optional store capability the planner uses for force
+// pushes to module repositories (*state.Store implements it); without it a
+// force push is diffed from the commit it replaced.
+type lastBuilt interface {
+	LastBuiltCommit(ctx context.Context, module, stream string) (string, error)
+}
+
 // MirrorFetcher brings a repository's bare mirror up to date and returns it;
 // *scm.Mirrors implements it (one lock per repository, incremental fetch).
 type MirrorFetcher interface {
@@ -401,9 +408,28 @@ func (p *Planner) plan(ctx context.Context, d *state.Delivery) (state.PlanResult
 	if err != nil {
 		return state.PlanResult{}, err
 	}
-	rng, err := changedRange(ctx, repo, d.Before, d.After)
+	base := d.Before
+	var forcedNote string
+	if d.Forced && kind == RepoModule {
+		// A force push replaces history: diff from what was last built, so
+		// a change that was pushed, never built, then force-pushed over is
+		// not missed.
+		if lb, ok := p.store.(lastBuilt); ok {
+			built, err := lb.LastBuiltCommit(ctx, RepoName(d.Repo), branch)
+			if err != nil {
+				return state.PlanResult{}, err
+			}
+			if _, err := repo.Commit(built); built != "" && err == nil {
+				base, forcedNote = built, "force push: diffed from the last built commit "+short(built)
+			}
+		}
+	}
+	rng, err := changedRange(ctx, repo, base, d.After)
 	if err != nil {
 		return state.PlanResult{}, err
+	}
+	if forcedNote != "" && rng.note == "" {
+		rng.note = forcedNote
 	}
 	skip := strings.Contains(strings.ToLower(pushed.Message), skipTrailer)
 

@@ -421,6 +421,40 @@ func TestPlanner_RunOnce_SpecialPushes(t *testing.T) {
 		wantReason(t, d, ReasonNoRelevantPaths)
 	})
 
+	t.Run("ForcePushDiffsFromLastBuiltCommit", func(t *testing.T) {
+		// c5 changes the modulemd and is built; c6 (a README change) is
+		// pushed, then force-pushed over by c7, which also only changes
+		// the README. Relative to the replaced c6 nothing relevant
+		// changed, but relative to the last built commit c5 the
+		// modulemd did, so the force push asks for a build.
+		c5 := mod.Commit("modulemd v5", map[string]string{"ruby.yaml": modulemdYAML("r5", "ruby")})
+		if _, err := b.store.PutModuleBuild(b.ctx, state.ModuleBuild{Name: "ruby", Stream: "main", State: state.ModuleStateReady, ModuleCommit: c5}); err != nil {
+			t.Fatal(err)
+		}
+		mod.Commit("modulemd v6", map[string]string{"ruby.yaml": modulemdYAML("r6", "ruby")})
+		c6 := mod.Git("rev-parse", "HEAD")
+		mod.Git("reset", "-q", "--hard", c5)
+		mod.Commit("modulemd v6 again", map[string]string{"ruby.yaml": modulemdYAML("r6", "ruby")})
+		c7 := mod.Git("rev-parse", "HEAD")
+		// Make c6 known to the mirror first, as the unforced push would.
+		mod.Git("branch", "-f", "keep", c6)
+		if _, err := b.mirrors.Fetch(b.ctx, mod.URL()); err != nil {
+			t.Fatal(err)
+		}
+		id, err := b.store.RecordDelivery(b.ctx, &state.Delivery{
+			Forge: "gitea", Event: "push", DeliveryGUID: "forced", Repo: "modules/ruby", CloneURL: mod.URL(),
+			Ref: "refs/heads/main", Before: c6, After: c7, Forced: true,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := b.plan(id)
+		reqs := b.requests(d)
+		if len(reqs) != 1 || !strings.Contains(strings.Join(reqs[0].Reasons, " "), "diffed from the last built commit "+c5[:7]) {
+			t.Errorf("forced push: requests %+v, reason %q", reqs, d.Disposition.Reason)
+		}
+	})
+
 	t.Run("ForcePushBaseNotInMirror", func(t *testing.T) {
 		// A fresh mirror has never seen the old head: all paths count.
 		head := mod.Git("rev-parse", "HEAD")

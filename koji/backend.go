@@ -94,6 +94,7 @@ type Backend struct {
 	now  func() time.Time
 
 	polls atomic.Int64
+	est   estimates
 
 	mu     sync.Mutex
 	newAPI *bool                 // hub ≥ 1.35 (repo.request)
@@ -141,6 +142,16 @@ type buildState struct {
 	tag, buildTag, target string
 	mu                    sync.Mutex
 	aux                   map[int]bool // open tagBuild/newRepo tasks
+	macros                *macrosSRPM  // generated while Prepare talks to the hub
+}
+
+// macrosSRPM is a module-build-macros SRPM being generated in the
+// background.
+type macrosSRPM struct {
+	done    chan struct{}
+	path    string
+	cleanup func()
+	err     error
 }
 
 // TargetName returns the build target of a module build: the module tag,
@@ -227,6 +238,28 @@ func (be *Backend) multi(ctx context.Context, calls []MultiCallEntry) ([]MultiCa
 	return res, nil
 }
 
+// multiOnce is multi without retries of the request (for build
+// submissions, which must not be repeated blindly). One call goes out
+// alone, not in a multiCall.
+func (be *Backend) multiOnce(ctx context.Context, calls []MultiCallEntry) ([]MultiCallResult, error) {
+	if len(calls) == 1 {
+		v, err := be.c.CallOnce(ctx, calls[0].Method, calls[0].Args...)
+		if err != nil {
+			var f *Fault
+			if errors.As(err, &f) {
+				return []MultiCallResult{{Fault: f}}, nil
+			}
+			return nil, err
+		}
+		return []MultiCallResult{{Value: v}}, nil
+	}
+	v, err := be.c.CallOnce(ctx, "multiCall", multiCallParams(calls))
+	if err != nil {
+		return nil, err
+	}
+	return multiCallResults(calls, v)
+}
+
 // tagExtra returns the extra of the module's tags: MBS's
 // koji_tag_extra_opts, with xmd.mbs_options.repo_include_all applied.
 func tagExtra(b *runner.Build) map[string]any {
@@ -299,6 +332,7 @@ type tagInfo struct {
 // lists, groups, inheritance and build target. It is idempotent.
 func (be *Backend) Prepare(ctx context.Context, b *runner.Build) error {
 	st := be.state(b)
+	be.startMacros(ctx, b, st)
 	if _, err := be.hubHasRepoRequests(ctx); err != nil {
 		return err
 	}
@@ -479,6 +513,7 @@ func (be *Backend) ensureTarget(ctx context.Context, st *buildState) error {
 // components (module-build-macros excluded).
 func (be *Backend) Finish(ctx context.Context, b *runner.Build) (*runner.Result, error) {
 	st := be.state(b)
+	st.dropMacros()
 	if b.Modulemd == nil {
 		return nil, fmt.Errorf("koji: finish %s: build has no modulemd", b.NSVC())
 	}
@@ -562,54 +597,143 @@ var taskStateNames = map[int]string{taskFree: "FREE", taskOpen: "OPEN", taskClos
 	taskCanceled: "CANCELED", taskAssigned: "ASSIGNED", taskFailed: "FAILED"}
 
 type taskInfo struct {
-	ID     int    `json:"id"`
-	State  int    `json:"state"`
-	Method string `json:"method"`
+	ID           int      `json:"id"`
+	State        int      `json:"state"`
+	Method       string   `json:"method"`
+	CreateTS     *float64 `json:"create_ts"`
+	CompletionTS *float64 `json:"completion_ts"`
 }
 
 func (t taskInfo) done() bool {
 	return t.State == taskClosed || t.State == taskCanceled || t.State == taskFailed
 }
 
-// taskInfos fetches the state of tasks in one multiCall.
-func (be *Backend) taskInfos(ctx context.Context, ids []int) (map[int]taskInfo, error) {
+// took is how long the hub took from creating the task to closing it (by
+// the hub's own clock), -1 if unknown.
+func (t taskInfo) took() time.Duration {
+	if t.CreateTS == nil || t.CompletionTS == nil || *t.CompletionTS < *t.CreateTS {
+		return -1
+	}
+	return time.Duration((*t.CompletionTS - *t.CreateTS) * float64(time.Second))
+}
+
+// taskInfoCalls returns one getTaskInfo entry per id.
+func taskInfoCalls(ids []int) []MultiCallEntry {
 	calls := make([]MultiCallEntry, len(ids))
 	for i, id := range ids {
 		calls[i] = MultiCallEntry{Method: "getTaskInfo", Args: []any{id}}
 	}
-	res, err := be.multi(ctx, calls)
-	if err != nil {
-		return nil, err
-	}
-	be.polls.Add(1)
+	return calls
+}
+
+// decodeTaskInfos reads the answers to taskInfoCalls(ids).
+func decodeTaskInfos(ids []int, res []MultiCallResult) (map[int]taskInfo, error) {
 	out := make(map[int]taskInfo, len(ids))
-	for i, r := range res {
+	for i, id := range ids {
+		if res[i].Fault != nil {
+			return nil, fmt.Errorf("koji: getTaskInfo %d: %w", id, res[i].Fault)
+		}
 		var t *taskInfo
-		if err := r.Value.Decode(&t); err != nil {
+		if err := res[i].Value.Decode(&t); err != nil {
 			return nil, err
 		}
 		if t == nil {
-			return nil, fmt.Errorf("koji: task %d does not exist", ids[i])
+			return nil, fmt.Errorf("koji: task %d does not exist", id)
 		}
-		out[ids[i]] = *t
+		out[id] = *t
 	}
 	return out, nil
 }
 
-// poller sleeps between polls: PollMin at first, growing by half while
-// nothing changes, reset by a change, never above PollMax.
-type poller struct {
-	min, max, cur time.Duration
+// taskInfos fetches the state of tasks in one multiCall.
+func (be *Backend) taskInfos(ctx context.Context, ids []int) (map[int]taskInfo, error) {
+	res, err := be.multi(ctx, taskInfoCalls(ids))
+	if err != nil {
+		return nil, err
+	}
+	be.polls.Add(1)
+	return decodeTaskInfos(ids, res)
 }
 
-func (p *poller) wait(ctx context.Context, changed bool) error {
+// Kinds of hub work whose durations the backend learns (estimates).
+const (
+	kindBuild = iota
+	kindTag
+	kindRepo
+	numKinds
+)
+
+// estimates remembers how long the hub last took for each kind of work, so
+// that a poll can be made when the work is expected to be done instead of
+// only on the backoff schedule.
+type estimates struct {
+	mu    sync.Mutex
+	d     [numKinds]time.Duration
+	known [numKinds]bool
+}
+
+func (e *estimates) observe(kind int, d time.Duration) {
+	if d < 0 {
+		return
+	}
+	e.mu.Lock()
+	e.d[kind], e.known[kind] = d, true
+	e.mu.Unlock()
+}
+
+// due returns when work of kind started at since is expected to be done,
+// or the zero time without an estimate.
+func (e *estimates) due(kind int, since time.Time) time.Time {
+	if since.IsZero() {
+		return time.Time{}
+	}
+	e.mu.Lock()
+	d, ok := e.d[kind], e.known[kind]
+	e.mu.Unlock()
+	if !ok {
+		return time.Time{}
+	}
+	return since.Add(d)
+}
+
+// earliest returns the earlier of two due times (zero: unknown).
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}
+
+// poller spaces polls: PollMin at first, growing by half while nothing
+// changes, reset by a change, never above PollMax. A poll is moved earlier
+// to the time the awaited work is expected to be done (learned from the
+// hub's timestamps of earlier work), once per expected time: an estimate
+// only ever adds a poll, it never delays one.
+type poller struct {
+	min, max, cur time.Duration
+	now           func() time.Time
+	last          time.Time // when the last poll was made
+}
+
+// wait sleeps until the next poll. due is the expected completion of the
+// earliest awaited work (zero: unknown).
+func (p *poller) wait(ctx context.Context, changed bool, due time.Time) error {
 	switch {
 	case changed || p.cur == 0:
 		p.cur = p.min
 	default:
 		p.cur = min(p.cur+p.cur/2, p.max)
 	}
-	t := time.NewTimer(p.cur)
+	d := p.cur
+	now := p.now()
+	if !due.IsZero() && (p.last.IsZero() || due.After(p.last)) {
+		d = min(d, max(due.Sub(now), 0))
+	}
+	defer func() { p.last = p.now() }()
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
@@ -619,56 +743,21 @@ func (p *poller) wait(ctx context.Context, changed bool) error {
 	}
 }
 
-// waitAux waits for the backend's own tasks (tagBuild, newRepo) to close;
-// one that fails or is canceled is a *TaskError.
-func (be *Backend) waitAux(ctx context.Context, st *buildState, ids []int) (map[int]taskInfo, error) {
-	st.mu.Lock()
-	for _, id := range ids {
-		st.aux[id] = true
-	}
-	st.mu.Unlock()
-	defer func() {
-		st.mu.Lock()
-		for _, id := range ids {
-			delete(st.aux, id)
-		}
-		st.mu.Unlock()
-	}()
-	p := &poller{min: be.opts.PollMin, max: be.opts.PollMax}
-	open := slices.Clone(ids)
-	done := map[int]taskInfo{}
-	for changed := true; len(open) > 0; {
-		if err := p.wait(ctx, changed); err != nil {
-			return nil, err
-		}
-		infos, err := be.taskInfos(ctx, open)
-		if err != nil {
-			return nil, err
-		}
-		changed = false
-		var still []int
-		for _, id := range open {
-			in := infos[id]
-			if !in.done() {
-				still = append(still, id)
-				continue
-			}
-			changed = true
-			done[id] = in
-			if in.State != taskClosed {
-				reason := ""
-				if in.State == taskFailed {
-					if _, err := be.c.Call(ctx, "getTaskResult", id); err != nil {
-						var f *Fault
-						if errors.As(err, &f) {
-							reason = f.String
-						}
-					}
-				}
-				return nil, &TaskError{TaskID: id, Method: in.Method, State: taskStateNames[in.State], Reason: reason}
+func (be *Backend) newPoller() *poller {
+	return &poller{min: be.opts.PollMin, max: be.opts.PollMax, now: time.Now}
+}
+
+// taskFailure returns the *TaskError of an auxiliary task (tagBuild,
+// newRepo) that ended without success.
+func (be *Backend) taskFailure(ctx context.Context, in taskInfo) error {
+	reason := ""
+	if in.State == taskFailed {
+		if _, err := be.c.Call(ctx, "getTaskResult", in.ID); err != nil {
+			var f *Fault
+			if errors.As(err, &f) {
+				reason = f.String
 			}
 		}
-		open = still
 	}
-	return done, nil
+	return &TaskError{TaskID: in.ID, Method: in.Method, State: taskStateNames[in.State], Reason: reason}
 }

@@ -571,3 +571,62 @@ func TestBackend_SubmissionTransportErrorLooksBeforeResubmitting(t *testing.T) {
 		t.Errorf("%d build tasks", n)
 	}
 }
+
+func TestBackend_BatchSubmissionTransportErrorLooksBeforeResubmitting(t *testing.T) {
+	bd := setup(t, kojitest.Options{})
+	ctx := context.Background()
+	b := mustPlan(t, testStream("flakybatch", map[string]int64{"a": 0, "b": 0, "c": 0}), 15)
+	if err := bd.backend.Prepare(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := bd.backend.BuildBatch(ctx, b, b.Batches[0], func(runner.ComponentUpdate) {}); err != nil {
+		t.Fatal(err)
+	}
+	bd.hub.ResetCalls()
+	bd.hub.FailRequests(http.StatusBadGateway) // the batch's multiCall of build calls is lost
+	var mu sync.Mutex
+	final := map[string]runner.ComponentState{}
+	if err := bd.backend.BuildBatch(ctx, b, b.Batches[1], func(u runner.ComponentUpdate) {
+		mu.Lock()
+		final[u.Key] = u.State
+		mu.Unlock()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"a", "b", "c"} {
+		if final[k] != runner.ComponentComplete {
+			t.Errorf("%s: %s", k, final[k])
+		}
+	}
+	calls := bd.hub.Calls()
+	if len(calls) == 0 || calls[0].Method != "multiCall" || calls[0].Sub != nil {
+		t.Fatalf("first request %+v, want the failed multiCall", calls[0])
+	}
+	var seq []string
+	for _, c := range bd.hub.FlatCalls() {
+		if c.Method == "build" || c.Method == "listTasks" || c.Method == "getLoggedInUser" {
+			seq = append(seq, c.Method)
+		}
+	}
+	if !slices.Equal(seq, []string{"getLoggedInUser", "listTasks", "build", "build", "build"}) {
+		t.Errorf("sequence %v", seq)
+	}
+	count := map[string]int{}
+	for _, id := range bd.hub.TaskIDs("build") {
+		count[bd.hub.TaskSource(id)]++
+	}
+	if len(count) != 4 {
+		t.Errorf("sources %v", count)
+	}
+	for src, n := range count {
+		if n != 1 {
+			t.Errorf("%s submitted %d times", src, n)
+		}
+	}
+	intents, _ := bd.store.Tasks(ctx, b.ID)
+	for _, k := range []string{"a", "b", "c"} {
+		if intents[k].TaskID == 0 {
+			t.Errorf("%s: no task recorded", k)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/rida-build/rida/buildmacros"
 	"github.com/rida-build/rida/runner"
@@ -24,8 +25,10 @@ type job struct {
 	c      *runner.Component
 	src    string
 	taskID int
+	sent   time.Time // when this process got the task id (zero: re-attached)
 	done   bool
 	nvr    string
+	build  buildRow // the task's build, once it closed
 }
 
 // BuildBatch builds the components of batch in Koji and reports each one's
@@ -40,6 +43,11 @@ type job struct {
 // this is the last batch, BuildBatch waits for the build tag's repo to be
 // regenerated before returning. A component that fails leaves the batch
 // untagged; the runner fails the module.
+//
+// The hub sees one request per step: all of a batch's build calls in one
+// multiCall, one multiCall per poll, all tagBuild calls in one multiCall;
+// the repo is requested as soon as the build tag's tagBuild tasks closed,
+// and the module tag's are watched in the same polls as the repo request.
 func (be *Backend) BuildBatch(ctx context.Context, b *runner.Build, batch *runner.Batch, report func(runner.ComponentUpdate)) error {
 	st := be.state(b)
 	intents, err := be.opts.Intents.Tasks(ctx, b.ID)
@@ -75,35 +83,43 @@ func (be *Backend) BuildBatch(ctx context.Context, b *runner.Build, batch *runne
 		}
 	}
 	resumed := false
+	var fresh []*job
 	for _, j := range jobs {
 		if j.taskID != 0 {
 			resumed = true
 			be.log.Info("koji: re-attached to task", "nsvc", b.NSVC(), "component", j.c.Key, "task", j.taskID)
-		} else {
-			if j.c.Key == runner.MacrosComponent && j.src == "" {
-				if j.src, err = be.uploadMacros(ctx, b); err != nil {
-					return fmt.Errorf("koji: batch %d of %s: module-build-macros: %w", batch.Number, b.NSVC(), err)
-				}
-			}
-			if err := be.submit(ctx, b, st, j); err != nil {
-				return fmt.Errorf("koji: batch %d of %s: submit %s: %w", batch.Number, b.NSVC(), j.c.Key, err)
+			report(runner.ComponentUpdate{Key: j.c.Key, State: runner.ComponentBuilding, LogPath: be.taskLogPath(j.taskID), Time: be.now()})
+			continue
+		}
+		if j.c.Key == runner.MacrosComponent && j.src == "" {
+			if j.src, err = be.uploadMacros(ctx, b, st); err != nil {
+				return fmt.Errorf("koji: batch %d of %s: module-build-macros: %w", batch.Number, b.NSVC(), err)
 			}
 		}
-		report(runner.ComponentUpdate{Key: j.c.Key, State: runner.ComponentBuilding, LogPath: be.taskLogPath(j.taskID), Time: be.now()})
+		fresh = append(fresh, j)
 	}
-
-	if err := be.watch(ctx, jobs, report); err != nil {
+	if batch.Number == 1 {
+		st.dropMacros() // resumed: the macros build was submitted before
+	}
+	if err := be.submitAll(ctx, b, st, fresh, report); err != nil {
 		return fmt.Errorf("koji: batch %d of %s: %w", batch.Number, b.NSVC(), err)
 	}
-	var nvrs []string
-	for _, j := range jobs {
-		if j.nvr == "" {
-			return nil // a component failed: no tagging, the module fails
-		}
-		nvrs = append(nvrs, j.nvr)
+
+	pending, err := be.watch(ctx, jobs, report)
+	if err != nil {
+		return fmt.Errorf("koji: batch %d of %s: %w", batch.Number, b.NSVC(), err)
 	}
-	if len(jobs) < len(batch.Components) {
-		return nil // refused components
+	complete := len(jobs) == len(batch.Components) // else: refused components
+	for _, j := range jobs {
+		complete = complete && j.nvr != ""
+	}
+	if !complete {
+		// A component failed: no tagging, the module fails. The builds
+		// that did complete are still reported.
+		if err := be.fetchRPMs(ctx, pending, report); err != nil {
+			return fmt.Errorf("koji: batch %d of %s: %w", batch.Number, b.NSVC(), err)
+		}
+		return nil
 	}
 	// A resumed batch holds only the components still to build; the ones
 	// that completed in an earlier run are tagged too if they are not yet.
@@ -118,27 +134,12 @@ func (be *Backend) BuildBatch(ctx context.Context, b *runner.Build, batch *runne
 			}
 		}
 	}
-	if err := be.tagBatch(ctx, st, jobs, resumed); err != nil {
-		return fmt.Errorf("koji: batch %d of %s: tag: %w", batch.Number, b.NSVC(), err)
+	last := len(b.Batches) > 0 && b.Batches[len(b.Batches)-1].Number == batch.Number
+	macrosBatch := batch.Number == 1 && len(jobs) == 1 && jobs[0].c.Key == runner.MacrosComponent
+	if err := be.tagBatch(ctx, st, jobs, resumed, macrosBatch, pending, report, !last); err != nil {
+		return fmt.Errorf("koji: batch %d of %s: %w", batch.Number, b.NSVC(), err)
 	}
-	if batch.Number == 1 && len(jobs) == 1 && jobs[0].c.Key == runner.MacrosComponent {
-		// As MBS: every later buildroot (and SRPM buildroot) installs the
-		// macros package.
-		var calls []MultiCallEntry
-		for _, g := range []string{"build", "srpm-build"} {
-			calls = append(calls, MultiCallEntry{Method: "groupPackageListAdd", Args: []any{st.buildTag, g, runner.MacrosComponent}})
-		}
-		if _, err := be.multi(ctx, calls); err != nil {
-			return fmt.Errorf("koji: batch 1 of %s: add %s to groups: %w", b.NSVC(), runner.MacrosComponent, err)
-		}
-	}
-	if len(b.Batches) > 0 && b.Batches[len(b.Batches)-1].Number == batch.Number {
-		return nil // nothing builds after this: no repo to wait for
-	}
-	if err := be.waitRepo(ctx, st); err != nil {
-		return fmt.Errorf("koji: batch %d of %s: repo: %w", batch.Number, b.NSVC(), err)
-	}
-	be.log.Info("koji: batch done", "nsvc", b.NSVC(), "batch", batch.Number, "builds", len(nvrs))
+	be.log.Info("koji: batch done", "nsvc", b.NSVC(), "batch", batch.Number, "builds", len(jobs))
 	return nil
 }
 
@@ -178,46 +179,87 @@ func buildOpts(b *runner.Build, st *buildState, key string) map[string]any {
 	}
 }
 
-// submit records the intent, calls build once, and records the task. A
-// transport error after the call went out may hide a task the hub created:
-// the backend looks for it before it submits again.
-func (be *Backend) submit(ctx context.Context, b *runner.Build, st *buildState, j *job) error {
-	if err := be.opts.Intents.RecordIntent(ctx, b.ID, j.c.Key, j.src); err != nil {
-		return fmt.Errorf("record intent: %w", err)
+// submitAll records the intents of jobs, submits them with one build call
+// each, all in one multiCall (a single job: a plain call), and records the
+// tasks. The request is never repeated blindly: after a transport error
+// (the hub may have created some tasks) the backend looks for the tasks
+// and submits only the jobs still without one.
+func (be *Backend) submitAll(ctx context.Context, b *runner.Build, st *buildState, jobs []*job, report func(runner.ComponentUpdate)) error {
+	if len(jobs) == 0 {
+		return nil
 	}
-	args := []any{j.src, st.target, buildOpts(b, st, j.c.Key)}
-	if be.opts.Priority != 0 {
-		args = append(args, KW{"priority": be.opts.Priority})
+	for _, j := range jobs {
+		if err := be.opts.Intents.RecordIntent(ctx, b.ID, j.c.Key, j.src); err != nil {
+			return fmt.Errorf("submit %s: record intent: %w", j.c.Key, err)
+		}
 	}
+	var faulted error
+	pending := jobs
 	const attempts = 3
-	for attempt := 1; ; attempt++ {
-		v, err := be.c.CallOnce(ctx, "build", args...)
-		if err == nil {
-			var id int
-			if err := v.Decode(&id); err != nil {
-				return err
+	for attempt := 1; len(pending) > 0; attempt++ {
+		calls := make([]MultiCallEntry, len(pending))
+		for i, j := range pending {
+			args := []any{j.src, st.target, buildOpts(b, st, j.c.Key)}
+			if be.opts.Priority != 0 {
+				args = append(args, KW{"priority": be.opts.Priority})
 			}
-			j.taskID = id
-			break
+			calls[i] = MultiCallEntry{Method: "build", Args: args}
 		}
-		var f *Fault
-		if errors.As(err, &f) || ctx.Err() != nil || attempt >= attempts {
-			return err
+		res, err := be.multiOnce(ctx, calls)
+		if err != nil {
+			var f *Fault
+			if errors.As(err, &f) || ctx.Err() != nil || attempt >= attempts {
+				return be.recordSubmitted(ctx, b, jobs, report, fmt.Errorf("submit %s: %w", pending[0].c.Key, err))
+			}
+			be.log.Warn("koji: build submission failed; looking for the tasks before retrying",
+				"components", len(pending), "attempt", attempt, "error", err.Error())
+			if ferr := be.rediscover(ctx, b, st, pending); ferr != nil {
+				return be.recordSubmitted(ctx, b, jobs, report, errors.Join(err, ferr))
+			}
+			var still []*job
+			for _, j := range pending {
+				if j.taskID == 0 {
+					still = append(still, j)
+				} else {
+					j.sent = time.Now()
+				}
+			}
+			pending = still
+			continue
 		}
-		be.log.Warn("koji: build submission failed; looking for the task before retrying",
-			"component", j.c.Key, "attempt", attempt, "error", err.Error())
-		if ferr := be.rediscover(ctx, b, st, []*job{j}); ferr != nil {
-			return errors.Join(err, ferr)
+		sent := time.Now()
+		for i, j := range pending {
+			if f := res[i].Fault; f != nil {
+				if faulted == nil {
+					faulted = fmt.Errorf("submit %s: koji: build: %w", j.c.Key, f)
+				}
+				continue
+			}
+			var id int
+			if err := res[i].Value.Decode(&id); err != nil {
+				return be.recordSubmitted(ctx, b, jobs, report, fmt.Errorf("submit %s: %w", j.c.Key, err))
+			}
+			j.taskID, j.sent = id, sent
 		}
-		if j.taskID != 0 {
-			break
-		}
+		pending = nil
 	}
-	if err := be.opts.Intents.RecordTask(ctx, b.ID, j.c.Key, j.taskID); err != nil {
-		return fmt.Errorf("record task %d: %w", j.taskID, err)
+	return be.recordSubmitted(ctx, b, jobs, report, faulted)
+}
+
+// recordSubmitted records the tasks jobs got and reports them building; it
+// returns err, or the first recording error.
+func (be *Backend) recordSubmitted(ctx context.Context, b *runner.Build, jobs []*job, report func(runner.ComponentUpdate), err error) error {
+	for _, j := range jobs {
+		if j.taskID == 0 {
+			continue
+		}
+		if rerr := be.opts.Intents.RecordTask(ctx, b.ID, j.c.Key, j.taskID); rerr != nil {
+			return errors.Join(err, fmt.Errorf("submit %s: record task %d: %w", j.c.Key, j.taskID, rerr))
+		}
+		be.log.Info("koji: submitted", "nsvc", b.NSVC(), "component", j.c.Key, "task", j.taskID, "src", j.src)
+		report(runner.ComponentUpdate{Key: j.c.Key, State: runner.ComponentBuilding, LogPath: be.taskLogPath(j.taskID), Time: be.now()})
 	}
-	be.log.Info("koji: submitted", "nsvc", b.NSVC(), "component", j.c.Key, "task", j.taskID, "src", j.src)
-	return nil
+	return err
 }
 
 // rediscoverLimit bounds the task listing rediscover reads.
@@ -296,28 +338,36 @@ type rpmRow struct {
 }
 
 // watch polls the jobs' tasks, all of them in one multiCall per poll, and
-// reports each one's end.
-func (be *Backend) watch(ctx context.Context, jobs []*job, report func(runner.ComponentUpdate)) error {
-	p := &poller{min: be.opts.PollMin, max: be.opts.PollMax}
+// reports each one's end. It returns the jobs whose task closed in the last
+// poll, with their builds known but their RPMs not yet fetched nor their
+// completion reported: the caller fetches them with its next request.
+func (be *Backend) watch(ctx context.Context, jobs []*job, report func(runner.ComponentUpdate)) ([]*job, error) {
+	p := be.newPoller()
 	byTask := map[int]*job{}
 	var open []int
 	for _, j := range jobs {
 		byTask[j.taskID] = j
 		open = append(open, j.taskID)
 	}
+	var pending []*job
 	for changed := true; len(open) > 0; {
-		if err := p.wait(ctx, changed); err != nil {
-			return err
+		var due time.Time
+		for _, id := range open {
+			due = earliest(due, be.est.due(kindBuild, byTask[id].sent))
+		}
+		if err := p.wait(ctx, changed, due); err != nil {
+			return nil, err
 		}
 		infos, err := be.taskInfos(ctx, open)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		var closed, ended, still []int
 		for _, id := range open {
 			switch in := infos[id]; {
 			case in.State == taskClosed:
 				closed = append(closed, id)
+				be.est.observe(kindBuild, in.took())
 			case in.done():
 				ended = append(ended, id)
 			default:
@@ -326,18 +376,27 @@ func (be *Backend) watch(ctx context.Context, jobs []*job, report func(runner.Co
 		}
 		changed = len(closed)+len(ended) > 0
 		if changed {
-			if err := be.collect(ctx, byTask, closed, ended, infos, report); err != nil {
-				return err
+			built, err := be.collect(ctx, byTask, closed, ended, infos, report)
+			if err != nil {
+				return nil, err
+			}
+			if len(still) > 0 {
+				if err := be.fetchRPMs(ctx, built, report); err != nil {
+					return nil, err
+				}
+			} else {
+				pending = built
 			}
 		}
 		open = still
 	}
-	return nil
+	return pending, nil
 }
 
-// collect reports finished tasks: builds and RPMs of closed ones (two
-// multiCalls), Koji's failure text of failed ones (in the first).
-func (be *Backend) collect(ctx context.Context, byTask map[int]*job, closed, ended []int, infos map[int]taskInfo, report func(runner.ComponentUpdate)) error {
+// collect handles finished tasks in one multiCall: the build of each closed
+// one (returned, for its RPMs), Koji's failure text of each failed one
+// (reported).
+func (be *Backend) collect(ctx context.Context, byTask map[int]*job, closed, ended []int, infos map[int]taskInfo, report func(runner.ComponentUpdate)) ([]*job, error) {
 	var calls []MultiCallEntry
 	for _, id := range closed {
 		calls = append(calls, MultiCallEntry{Method: "listBuilds", Args: []any{KW{"taskID": id}}})
@@ -347,19 +406,17 @@ func (be *Backend) collect(ctx context.Context, byTask map[int]*job, closed, end
 	}
 	res, err := be.c.MultiCall(ctx, calls)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	builds := map[int]buildRow{}
-	var rpmCalls []MultiCallEntry
-	var rpmTasks []int
+	var built []*job
 	for i, id := range closed {
 		j := byTask[id]
 		var rows []buildRow
 		if res[i].Fault != nil {
-			return fmt.Errorf("koji: listBuilds for task %d: %w", id, res[i].Fault)
+			return nil, fmt.Errorf("koji: listBuilds for task %d: %w", id, res[i].Fault)
 		}
 		if err := res[i].Value.Decode(&rows); err != nil {
-			return err
+			return nil, err
 		}
 		if len(rows) == 0 {
 			report(runner.ComponentUpdate{Key: j.c.Key, State: runner.ComponentFailed, Time: be.now(),
@@ -367,9 +424,8 @@ func (be *Backend) collect(ctx context.Context, byTask map[int]*job, closed, end
 			j.done = true
 			continue
 		}
-		builds[id] = rows[0]
-		rpmCalls = append(rpmCalls, MultiCallEntry{Method: "listBuildRPMs", Args: []any{rows[0].ID}})
-		rpmTasks = append(rpmTasks, id)
+		j.build, j.nvr = rows[0], rows[0].NVR
+		built = append(built, j)
 	}
 	for i, id := range ended {
 		j := byTask[id]
@@ -387,46 +443,111 @@ func (be *Backend) collect(ctx context.Context, byTask map[int]*job, closed, end
 		}
 		report(u)
 	}
-	if len(rpmCalls) == 0 {
+	return built, nil
+}
+
+// rpmCall is the listBuildRPMs call of a job whose build is known.
+func (j *job) rpmCall() MultiCallEntry {
+	return MultiCallEntry{Method: "listBuildRPMs", Args: []any{j.build.ID}}
+}
+
+// fetchRPMs lists the RPMs of jobs' builds in one multiCall and reports the
+// jobs complete.
+func (be *Backend) fetchRPMs(ctx context.Context, jobs []*job, report func(runner.ComponentUpdate)) error {
+	if len(jobs) == 0 {
 		return nil
 	}
-	rres, err := be.multi(ctx, rpmCalls)
+	calls := make([]MultiCallEntry, len(jobs))
+	for i, j := range jobs {
+		calls[i] = j.rpmCall()
+	}
+	res, err := be.c.MultiCall(ctx, calls)
 	if err != nil {
 		return err
 	}
-	for i, id := range rpmTasks {
-		j, bd := byTask[id], builds[id]
-		var rows []rpmRow
-		if err := rres[i].Value.Decode(&rows); err != nil {
+	for i, j := range jobs {
+		if err := be.reportComplete(j, res[i], report); err != nil {
 			return err
 		}
-		var nevras []string
-		for _, r := range rows {
-			epoch := 0
-			if r.Epoch != nil {
-				epoch = *r.Epoch
-			}
-			nevras = append(nevras, fmt.Sprintf("%s-%d:%s-%s.%s", r.Name, epoch, r.Version, r.Release, r.Arch))
-		}
-		slices.Sort(nevras)
-		j.nvr, j.done = bd.NVR, true
-		logPath := ""
-		if be.opts.TopURL != "" {
-			logPath = fmt.Sprintf("%s/packages/%s/%s/%s/data/logs/", be.opts.TopURL, bd.Name, bd.Version, bd.Release)
-		}
-		report(runner.ComponentUpdate{Key: j.c.Key, State: runner.ComponentComplete, NVR: bd.NVR, RPMs: nevras,
-			LogPath: logPath, Time: be.now()})
 	}
 	return nil
 }
 
+// reportComplete reports a job complete with the RPMs of r, the answer to
+// its rpmCall.
+func (be *Backend) reportComplete(j *job, r MultiCallResult, report func(runner.ComponentUpdate)) error {
+	if r.Fault != nil {
+		return fmt.Errorf("koji: listBuildRPMs %d: %w", j.build.ID, r.Fault)
+	}
+	var rows []rpmRow
+	if err := r.Value.Decode(&rows); err != nil {
+		return err
+	}
+	var nevras []string
+	for _, r := range rows {
+		epoch := 0
+		if r.Epoch != nil {
+			epoch = *r.Epoch
+		}
+		nevras = append(nevras, fmt.Sprintf("%s-%d:%s-%s.%s", r.Name, epoch, r.Version, r.Release, r.Arch))
+	}
+	slices.Sort(nevras)
+	bd := j.build
+	j.done = true
+	logPath := ""
+	if be.opts.TopURL != "" {
+		logPath = fmt.Sprintf("%s/packages/%s/%s/%s/data/logs/", be.opts.TopURL, bd.Name, bd.Version, bd.Release)
+	}
+	report(runner.ComponentUpdate{Key: j.c.Key, State: runner.ComponentComplete, NVR: bd.NVR, RPMs: nevras,
+		LogPath: logPath, Time: be.now()})
+	return nil
+}
+
+func (st *buildState) addAux(ids ...int) {
+	st.mu.Lock()
+	for _, id := range ids {
+		st.aux[id] = true
+	}
+	st.mu.Unlock()
+}
+
+func (st *buildState) removeAux(ids ...int) {
+	st.mu.Lock()
+	for _, id := range ids {
+		delete(st.aux, id)
+	}
+	st.mu.Unlock()
+}
+
+type repoReqInfo struct {
+	ID       int      `json:"id"`
+	Active   bool     `json:"active"`
+	CreateTS *float64 `json:"create_ts"`
+	UpdateTS *float64 `json:"update_ts"`
+}
+
+// took is how long the hub took to fulfil the request, -1 if unknown.
+func (r repoReqInfo) took() time.Duration {
+	if r.CreateTS == nil || r.UpdateTS == nil || *r.UpdateTS < *r.CreateTS {
+		return -1
+	}
+	return time.Duration((*r.UpdateTS - *r.CreateTS) * float64(time.Second))
+}
+
 // tagBatch tags the batch's builds into the build tag and, except
-// module-build-macros (build-time only), into the module tag, and waits for
-// the tagBuild tasks. When the batch was resumed from an earlier run it
-// first asks which builds are tagged already (builds made by this run
-// cannot be), so tagging stays idempotent without listing whole tags on
-// every batch.
-func (be *Backend) tagBatch(ctx context.Context, st *buildState, jobs []*job, resumed bool) error {
+// module-build-macros (build-time only), into the module tag, all in one
+// multiCall that also carries the RPM listings of pending (builds whose
+// completion is not reported yet) and, for the macros batch, the addition
+// of module-build-macros to the build tag's groups. It then watches the
+// tagBuild tasks; with waitRepo, as soon as those into the build tag
+// closed, it requests the build tag's repo (repo.request, or newRepo on
+// hubs before 1.35) and watches it in the same polls as the remaining
+// tagBuild tasks. It returns when everything is done.
+//
+// When the batch was resumed from an earlier run it first asks which
+// builds are tagged already (builds made by this run cannot be), so
+// tagging stays idempotent without listing whole tags on every batch.
+func (be *Backend) tagBatch(ctx context.Context, st *buildState, jobs []*job, resumed, macrosBatch bool, pending []*job, report func(runner.ComponentUpdate), waitRepo bool) error {
 	tagged := [2]map[string]bool{{}, {}}
 	if resumed {
 		res, err := be.multi(ctx, []MultiCallEntry{
@@ -434,12 +555,12 @@ func (be *Backend) tagBatch(ctx context.Context, st *buildState, jobs []*job, re
 			{Method: "listTagged", Args: []any{st.tag}},
 		})
 		if err != nil {
-			return err
+			return fmt.Errorf("tag: %w", err)
 		}
 		for i := range res {
 			var rows []buildRow
 			if err := res[i].Value.Decode(&rows); err != nil {
-				return err
+				return fmt.Errorf("tag: %w", err)
 			}
 			for _, r := range rows {
 				tagged[i][r.NVR] = true
@@ -451,99 +572,206 @@ func (be *Backend) tagBatch(ctx context.Context, st *buildState, jobs []*job, re
 		if !tagged[0][j.nvr] {
 			calls = append(calls, MultiCallEntry{Method: "tagBuild", Args: []any{st.buildTag, j.nvr}})
 		}
+	}
+	nBuildTag := len(calls)
+	for _, j := range jobs {
 		if j.c.Key != runner.MacrosComponent && !tagged[1][j.nvr] {
 			calls = append(calls, MultiCallEntry{Method: "tagBuild", Args: []any{st.tag, j.nvr}})
 		}
 	}
-	if len(calls) == 0 {
-		return nil
+	nTag := len(calls)
+	if macrosBatch {
+		// As MBS: every later buildroot (and SRPM buildroot) installs the
+		// macros package.
+		for _, g := range []string{"build", "srpm-build"} {
+			calls = append(calls, MultiCallEntry{Method: "groupPackageListAdd", Args: []any{st.buildTag, g, runner.MacrosComponent}})
+		}
 	}
-	tres, err := be.c.MultiCall(ctx, calls)
-	if err != nil {
-		return err
+	nGroup := len(calls)
+	for _, j := range pending {
+		calls = append(calls, j.rpmCall())
 	}
-	var ids []int
-	for i, r := range tres {
+	var res []MultiCallResult
+	if len(calls) > 0 {
+		var err error
+		if res, err = be.c.MultiCall(ctx, calls); err != nil {
+			return fmt.Errorf("tag: %w", err)
+		}
+	}
+	sent := time.Now()
+	var open []int
+	gate := map[int]bool{} // tagBuild tasks into the build tag: the repo waits for them
+	for i := range nTag {
+		r := res[i]
 		if r.Fault != nil {
 			if r.Fault.Code == TagError && strings.Contains(r.Fault.String, "already tagged") {
 				continue // a concurrent or earlier run tagged it
 			}
-			return fmt.Errorf("koji: tagBuild %v: %w", calls[i].Args, r.Fault)
+			return fmt.Errorf("tag: koji: tagBuild %v: %w", calls[i].Args, r.Fault)
 		}
 		var id int
 		if err := r.Value.Decode(&id); err != nil {
+			return fmt.Errorf("tag: %w", err)
+		}
+		open = append(open, id)
+		if i < nBuildTag {
+			gate[id] = true
+		}
+	}
+	st.addAux(open...)
+	defer st.removeAux(slices.Clone(open)...)
+	for i := nTag; i < nGroup; i++ {
+		if f := res[i].Fault; f != nil {
+			return fmt.Errorf("add %s to groups: koji: groupPackageListAdd: %w", runner.MacrosComponent, f)
+		}
+	}
+	for i, j := range pending {
+		if err := be.reportComplete(j, res[nGroup+i], report); err != nil {
 			return err
 		}
-		ids = append(ids, id)
 	}
-	_, err = be.waitAux(ctx, st, ids)
-	return err
-}
 
-// waitRepo waits until the build tag has a repo containing everything
-// tagged so far: repo.request + repo.checkRequest on hubs ≥ 1.35, newRepo
-// and its task on older ones.
-func (be *Backend) waitRepo(ctx context.Context, st *buildState) error {
-	newAPI, err := be.hubHasRepoRequests(ctx)
-	if err != nil {
-		return err
-	}
-	if !newAPI {
-		var id int
-		if err := callInto(ctx, be.c, &id, "newRepo", st.buildTag); err != nil {
-			return err
+	newAPI := false
+	if waitRepo {
+		var err error
+		if newAPI, err = be.hubHasRepoRequests(ctx); err != nil {
+			return fmt.Errorf("repo: %w", err)
 		}
-		_, err := be.waitAux(ctx, st, []int{id})
-		return err
 	}
-	type reqInfo struct {
-		ID       int  `json:"id"`
-		Active   bool `json:"active"`
-		TaskID   *int `json:"task_id"`
-		TaskSt   *int `json:"task_state"`
-		RepoID   *int `json:"repo_id"`
-		TriesCnt int  `json:"tries"`
-	}
-	var r struct {
-		Repo    map[string]any `json:"repo"`
-		Request *reqInfo       `json:"request"`
-	}
-	if err := callInto(ctx, be.c, &r, "repo.request", st.buildTag, KW{"min_event": "last"}); err != nil {
-		return err
-	}
-	if r.Repo != nil {
-		return nil
-	}
-	if r.Request == nil {
-		return errors.New("koji: repo.request answered neither a repo nor a request")
-	}
-	reqID := r.Request.ID
-	p := &poller{min: be.opts.PollMin, max: be.opts.PollMax}
-	for changed := true; ; changed = false {
-		if err := p.wait(ctx, changed); err != nil {
-			return err
+	p := be.newPoller()
+	repoRequested, repoReady := !waitRepo, !waitRepo
+	reqID, repoTask := 0, 0
+	var repoSent time.Time
+	for changed := true; ; {
+		if !repoRequested && len(gate) == 0 {
+			// Everything of this batch is in the build tag: the repo's
+			// event is after the tagging.
+			repoRequested, changed = true, true
+			if newAPI {
+				var r struct {
+					Repo    map[string]any `json:"repo"`
+					Request *repoReqInfo   `json:"request"`
+				}
+				if err := callInto(ctx, be.c, &r, "repo.request", st.buildTag, KW{"min_event": "last"}); err != nil {
+					return fmt.Errorf("repo: %w", err)
+				}
+				switch {
+				case r.Repo != nil:
+					repoReady = true
+				case r.Request == nil:
+					return errors.New("repo: koji: repo.request answered neither a repo nor a request")
+				default:
+					reqID = r.Request.ID
+				}
+			} else {
+				if err := callInto(ctx, be.c, &repoTask, "newRepo", st.buildTag); err != nil {
+					return fmt.Errorf("repo: %w", err)
+				}
+				st.addAux(repoTask)
+				defer st.removeAux(repoTask)
+			}
+			repoSent = time.Now()
 		}
-		var c struct {
-			Repo    map[string]any `json:"repo"`
-			Request reqInfo        `json:"request"`
-		}
-		if err := callInto(ctx, be.c, &c, "repo.checkRequest", reqID); err != nil {
-			return err
-		}
-		be.polls.Add(1)
-		if c.Repo != nil {
+		if len(open) == 0 && repoReady && repoTask == 0 {
 			return nil
 		}
-		if !c.Request.Active {
-			return fmt.Errorf("koji: repo request %d for %s ended without a repo", reqID, st.buildTag)
+		due := time.Time{}
+		if len(open) > 0 {
+			due = be.est.due(kindTag, sent)
+		}
+		if repoRequested && !repoReady {
+			due = earliest(due, be.est.due(kindRepo, repoSent))
+		}
+		if err := p.wait(ctx, changed, due); err != nil {
+			return err
+		}
+		ids := slices.Clone(open)
+		if repoTask != 0 {
+			ids = append(ids, repoTask)
+		}
+		calls := taskInfoCalls(ids)
+		if reqID != 0 && !repoReady {
+			calls = append(calls, MultiCallEntry{Method: "repo.checkRequest", Args: []any{reqID}})
+		}
+		var res []MultiCallResult
+		var err error
+		if len(ids) == 0 {
+			// Only the repo request is open: a plain call.
+			var v Value
+			if v, err = be.c.Call(ctx, "repo.checkRequest", reqID); err == nil {
+				res = []MultiCallResult{{Value: v}}
+			}
+		} else {
+			res, err = be.multi(ctx, calls)
+		}
+		if err != nil {
+			return fmt.Errorf("tag: %w", err)
+		}
+		be.polls.Add(1)
+		infos, err := decodeTaskInfos(ids, res)
+		if err != nil {
+			return err
+		}
+		changed = false
+		var still []int
+		for _, id := range ids {
+			in := infos[id]
+			if !in.done() {
+				if id != repoTask {
+					still = append(still, id)
+				}
+				continue
+			}
+			changed = true
+			if in.State != taskClosed {
+				return fmt.Errorf("tag: %w", be.taskFailure(ctx, in))
+			}
+			if id == repoTask {
+				be.est.observe(kindRepo, in.took())
+				repoTask, repoReady = 0, true
+			} else {
+				be.est.observe(kindTag, in.took())
+				delete(gate, id)
+			}
+		}
+		open = still
+		if reqID != 0 && !repoReady {
+			var c struct {
+				Repo    map[string]any `json:"repo"`
+				Request repoReqInfo    `json:"request"`
+			}
+			if err := res[len(ids)].Value.Decode(&c); err != nil {
+				return fmt.Errorf("repo: %w", err)
+			}
+			switch {
+			case c.Repo != nil:
+				repoReady, changed = true, true
+				be.est.observe(kindRepo, c.Request.took())
+			case !c.Request.Active:
+				return fmt.Errorf("repo: koji: repo request %d for %s ended without a repo", reqID, st.buildTag)
+			}
 		}
 	}
 }
 
-// uploadMacros generates the module-build-macros SRPM, uploads it and
-// returns its hub path "cli-build/<dir>/<file>.src.rpm".
-func (be *Backend) uploadMacros(ctx context.Context, b *runner.Build) (string, error) {
-	srpm, cleanup, err := be.macrosSRPM(ctx, b)
+// uploadMacros uploads the module-build-macros SRPM (generated while
+// Prepare ran, or now) and returns its hub path
+// "cli-build/<dir>/<file>.src.rpm".
+func (be *Backend) uploadMacros(ctx context.Context, b *runner.Build, st *buildState) (string, error) {
+	var srpm string
+	var cleanup func()
+	var err error
+	if m := st.takeMacros(); m != nil {
+		select {
+		case <-m.done:
+		case <-ctx.Done():
+			go func() { <-m.done; m.release() }()
+			return "", ctx.Err()
+		}
+		srpm, cleanup, err = m.path, m.cleanup, m.err
+	} else {
+		srpm, cleanup, err = be.macrosSRPM(ctx, b)
+	}
 	if err != nil {
 		return "", err
 	}
@@ -563,6 +791,57 @@ func (be *Backend) uploadMacros(ctx context.Context, b *runner.Build) (string, e
 		return "", err
 	}
 	return dir + "/" + name, nil
+}
+
+// startMacros starts generating the module-build-macros SRPM in the
+// background when batch 1 will need it, so that rpmbuild runs while
+// Prepare talks to the hub.
+func (be *Backend) startMacros(ctx context.Context, b *runner.Build, st *buildState) {
+	need := false
+	for _, batch := range b.Batches {
+		for _, c := range batch.Components {
+			if c.Key == runner.MacrosComponent && c.State != runner.ComponentComplete && c.State != runner.ComponentReused {
+				need = true
+			}
+		}
+	}
+	if !need {
+		return
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.macros != nil {
+		return
+	}
+	m := &macrosSRPM{done: make(chan struct{})}
+	st.macros = m
+	go func() {
+		defer close(m.done)
+		m.path, m.cleanup, m.err = be.macrosSRPM(context.WithoutCancel(ctx), b)
+	}()
+}
+
+// takeMacros returns the SRPM generated in the background, if any, and
+// forgets it.
+func (st *buildState) takeMacros() *macrosSRPM {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	m := st.macros
+	st.macros = nil
+	return m
+}
+
+// dropMacros removes an SRPM generated in the background and not used.
+func (st *buildState) dropMacros() {
+	if m := st.takeMacros(); m != nil {
+		go func() { <-m.done; m.release() }()
+	}
+}
+
+func (m *macrosSRPM) release() {
+	if m.err == nil && m.cleanup != nil {
+		m.cleanup()
+	}
 }
 
 // upload sends data with uploadFile in base64 chunks, each with its size

@@ -199,14 +199,24 @@ func (c *Client) MultiCall(ctx context.Context, calls []MultiCallEntry) ([]Multi
 	if len(calls) == 0 {
 		return nil, nil
 	}
+	v, err := c.Call(ctx, "multiCall", multiCallParams(calls))
+	if err != nil {
+		return nil, err
+	}
+	return multiCallResults(calls, v)
+}
+
+// multiCallParams is the argument of a multiCall request.
+func multiCallParams(calls []MultiCallEntry) []any {
 	list := make([]any, len(calls))
 	for i, e := range calls {
 		list[i] = map[string]any{"methodName": e.Method, "params": append([]any{}, e.Args...)}
 	}
-	v, err := c.Call(ctx, "multiCall", list)
-	if err != nil {
-		return nil, err
-	}
+	return list
+}
+
+// multiCallResults reads a multiCall answer.
+func multiCallResults(calls []MultiCallEntry, v Value) ([]MultiCallResult, error) {
 	entries, ok := v.v.([]any)
 	if !ok || len(entries) != len(calls) {
 		return nil, &CallError{Method: "multiCall", Attempts: 1, Err: fmt.Errorf("hub returned %T with %d entries for %d calls", v.v, len(entries), len(calls))}

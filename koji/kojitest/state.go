@@ -468,7 +468,16 @@ func (h *Hub) advance() {
 			t.state, t.started = TaskOpen, now
 		}
 		if !now.Before(t.due) {
-			h.finishTask(t, now)
+			// As on a real hub, the task ended when its builder finished
+			// it, not when a client next asked.
+			end := t.due
+			if end.Before(t.created) {
+				end = t.created
+			}
+			if t.started.After(end) {
+				t.started = t.created
+			}
+			h.finishTask(t, end)
 		}
 	}
 }

@@ -35,7 +35,7 @@ func commands() map[string]command {
 		"status":        {"list module builds, or show (and --watch) one", runStatus},
 		"submit":        {"submit a module build (MBS-style scmurl and branch)", runSubmit},
 		"which-modules": {"list the module streams that include a component", runWhichModules},
-		"demo":          {"create the example repositories in a temp dir and build the example module", runDemo},
+		"demo":          {"the main job end to end: example git repos, rida serve, signed pushes, builds", runDemo},
 		"serve":         {"run the server: webhooks, planner, runner, API", runServe},
 		"index":         {"rebuild the component → module streams index from module repositories", runIndex},
 		"version": {"print rida's version", func(_ context.Context, _ []string, stdout, _ io.Writer) int {
@@ -74,7 +74,7 @@ func usage(w io.Writer, cmds map[string]command) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-12s %s\n", n, cmds[n].summary)
+		fmt.Fprintf(w, "  %-14s %s\n", n, cmds[n].summary)
 	}
 	fmt.Fprintln(w, "\nRun 'rida <command> --help' for a command's flags.")
 }

@@ -256,7 +256,7 @@ func (s *Server) pageBuild(w http.ResponseWriter, r *http.Request) {
 	}
 	s.page(w, r, "build", map[string]any{
 		"Title": fmt.Sprintf("Build %d: %s", mb.ID, nsvcOf(mb)), "Build": mb, "Batches": batches,
-		"Gantt": makeGantt(mb, s.opts.Now()), "Final": mb.State.Terminal(),
+		"Gantt": makeGantt(mb, s.opts.Now()), "Final": mb.State.Terminal(), "Refresh": refreshSeconds(mb),
 	})
 }
 
@@ -413,4 +413,13 @@ func roundDuration(d time.Duration) string {
 	default:
 		return d.Round(time.Millisecond).String()
 	}
+}
+
+// refreshSeconds is how often a build page reloads itself: every 5 s while
+// the build can still change, never once it is final.
+func refreshSeconds(mb *state.ModuleBuild) int {
+	if mb.State.Terminal() {
+		return 0
+	}
+	return 5
 }

@@ -154,3 +154,17 @@ func TestWeb_Chromium(t *testing.T) {
 		t.Errorf("build list DOM:\n%s", dom)
 	}
 }
+
+// TestWeb_BuildPage_RefreshesWhileRunning: a running build's page reloads
+// itself; a final one's does not.
+func TestWeb_BuildPage_RefreshesWhileRunning(t *testing.T) {
+	b := setup(t)
+	running := b.putBuild(state.ModuleBuild{Name: "m", Stream: "s"}, state.ModuleStateInit, state.ModuleStateBuild)
+	final := b.putBuild(state.ModuleBuild{Name: "n", Stream: "s"}, state.ModuleStateInit, state.ModuleStateFailed)
+	if body := string(b.get(fmt.Sprintf("/builds/%d", running.ID)).body); !strings.Contains(body, `<meta http-equiv="refresh" content="5">`) {
+		t.Errorf("running build's page does not refresh:\n%s", body)
+	}
+	if body := string(b.get(fmt.Sprintf("/builds/%d", final.ID)).body); strings.Contains(body, `http-equiv="refresh"`) {
+		t.Error("a final build's page refreshes")
+	}
+}

@@ -81,8 +81,9 @@ type Component struct {
 	Started  time.Time
 	Finished time.Time
 	// ReusedFrom is the id of the module build a reused component is taken
-	// from, and ReusedLocation where that build's output is (a directory for
-	// the local backend); both are set only in state ComponentReused.
+	// from, and ReusedLocation where that build's output is (its result
+	// directory for the local backend, its module tag for Koji); both are
+	// set only in state ComponentReused.
 	ReusedFrom     int64
 	ReusedLocation string
 }

@@ -579,7 +579,7 @@ func planReuse(b *Build, last *state.ModuleBuild, strategy string) {
 			if p.ReusedFrom != 0 {
 				from = int64(p.ReusedFrom)
 			}
-			c.State, c.ReusedFrom, c.ReusedLocation = ComponentReused, from, last.ResultDir
+			c.State, c.ReusedFrom, c.ReusedLocation = ComponentReused, from, cmp.Or(last.ResultDir, last.Location)
 			c.NVR, c.RPMs = p.NVR, slices.Clone(p.RPMs)
 			c.Reason = fmt.Sprintf("reused from build %d (%s)", from, p.NVR)
 		}

@@ -141,8 +141,9 @@ func (be *Backend) Polls() int64 { return be.polls.Load() }
 type buildState struct {
 	tag, buildTag, target string
 	mu                    sync.Mutex
-	aux                   map[int]bool // open tagBuild/newRepo tasks
-	macros                *macrosSRPM  // generated while Prepare talks to the hub
+	aux                   map[int]bool            // open tagBuild/newRepo tasks
+	macros                *macrosSRPM             // generated while Prepare talks to the hub
+	reused                map[string]*reusedBuild // by component key, until its batch tags it
 }
 
 // macrosSRPM is a module-build-macros SRPM being generated in the

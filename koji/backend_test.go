@@ -76,7 +76,7 @@ func newClient(t testing.TB, h *kojitest.Hub) *koji.Client {
 	return c
 }
 
-func newBackend(t testing.TB, c *koji.Client, store koji.IntentStore) *koji.Backend {
+func newBackend(t testing.TB, c koji.Caller, store koji.IntentStore) *koji.Backend {
 	t.Helper()
 	be, err := koji.NewBackend(koji.BackendOptions{
 		Client: c, TopURL: "https://kojipkgs.example.com", Arches: []string{"x86_64", "aarch64"},

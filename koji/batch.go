@@ -29,6 +29,9 @@ type job struct {
 	done   bool
 	nvr    string
 	build  buildRow // the task's build, once it closed
+	// inBuildTag and inTag: the build is known to be tagged into the
+	// build tag, the module tag, already (reused builds, resumed batches).
+	inBuildTag, inTag bool
 }
 
 // BuildBatch builds the components of batch in Koji and reports each one's
@@ -39,10 +42,12 @@ type job struct {
 // earlier run instead of submitting again.
 //
 // When every component completed, their builds are tagged into the build
-// tag (and, except module-build-macros, into the module tag), and, unless
-// this is the last batch, BuildBatch waits for the build tag's repo to be
-// regenerated before returning. A component that fails leaves the batch
-// untagged; the runner fails the module.
+// tag (and, except module-build-macros, into the module tag), together with
+// the batch's reused components (see Reuse), and, unless this is the last
+// batch, BuildBatch waits for the build tag's repo to be regenerated before
+// returning; a batch whose components are all reused comes with no
+// component to build and only tags. A component that fails leaves the
+// batch untagged; the runner fails the module.
 //
 // The hub sees one request per step: all of a batch's build calls in one
 // multiCall, one multiCall per poll, all tagBuild calls in one multiCall;
@@ -50,6 +55,7 @@ type job struct {
 // and the module tag's are watched in the same polls as the repo request.
 func (be *Backend) BuildBatch(ctx context.Context, b *runner.Build, batch *runner.Batch, report func(runner.ComponentUpdate)) error {
 	st := be.state(b)
+	reused, reuseKnown := st.takeReused(b, batch.Number)
 	intents, err := be.opts.Intents.Tasks(ctx, b.ID)
 	if err != nil {
 		return fmt.Errorf("koji: batch %d of %s: intents: %w", batch.Number, b.NSVC(), err)
@@ -134,6 +140,10 @@ func (be *Backend) BuildBatch(ctx context.Context, b *runner.Build, batch *runne
 			}
 		}
 	}
+	// Reused components (runner.Reuser) are tagged with the batch's own
+	// builds; Reuse found out whether they are tagged already.
+	jobs = append(jobs, reused...)
+	resumed = resumed || !reuseKnown
 	last := len(b.Batches) > 0 && b.Batches[len(b.Batches)-1].Number == batch.Number
 	macrosBatch := batch.Number == 1 && len(jobs) == 1 && jobs[0].c.Key == runner.MacrosComponent
 	if err := be.tagBatch(ctx, st, jobs, resumed, macrosBatch, pending, report, !last); err != nil {
@@ -544,11 +554,14 @@ func (r repoReqInfo) took() time.Duration {
 // hubs before 1.35) and watches it in the same polls as the remaining
 // tagBuild tasks. It returns when everything is done.
 //
-// When the batch was resumed from an earlier run it first asks which
-// builds are tagged already (builds made by this run cannot be), so
-// tagging stays idempotent without listing whole tags on every batch.
+// Builds known to be tagged already (j.inBuildTag, j.inTag: reused builds,
+// whose tags Reuse looked up) are not tagged again. When the batch was
+// resumed from an earlier run it first asks which builds are tagged
+// already (builds made by this run cannot be), so tagging stays idempotent
+// without listing whole tags on every batch. A tagBuild that fails, in the
+// call or in its task, because the build is in the tag already counts as
+// done.
 func (be *Backend) tagBatch(ctx context.Context, st *buildState, jobs []*job, resumed, macrosBatch bool, pending []*job, report func(runner.ComponentUpdate), waitRepo bool) error {
-	tagged := [2]map[string]bool{{}, {}}
 	if resumed {
 		res, err := be.multi(ctx, []MultiCallEntry{
 			{Method: "listTagged", Args: []any{st.buildTag}},
@@ -563,19 +576,27 @@ func (be *Backend) tagBatch(ctx context.Context, st *buildState, jobs []*job, re
 				return fmt.Errorf("tag: %w", err)
 			}
 			for _, r := range rows {
-				tagged[i][r.NVR] = true
+				for _, j := range jobs {
+					if j.nvr == r.NVR {
+						if i == 0 {
+							j.inBuildTag = true
+						} else {
+							j.inTag = true
+						}
+					}
+				}
 			}
 		}
 	}
 	var calls []MultiCallEntry
 	for _, j := range jobs {
-		if !tagged[0][j.nvr] {
+		if !j.inBuildTag {
 			calls = append(calls, MultiCallEntry{Method: "tagBuild", Args: []any{st.buildTag, j.nvr}})
 		}
 	}
 	nBuildTag := len(calls)
 	for _, j := range jobs {
-		if j.c.Key != runner.MacrosComponent && !tagged[1][j.nvr] {
+		if j.c.Key != runner.MacrosComponent && !j.inTag {
 			calls = append(calls, MultiCallEntry{Method: "tagBuild", Args: []any{st.tag, j.nvr}})
 		}
 	}
@@ -724,7 +745,15 @@ func (be *Backend) tagBatch(ctx context.Context, st *buildState, jobs []*job, re
 			}
 			changed = true
 			if in.State != taskClosed {
-				return fmt.Errorf("tag: %w", be.taskFailure(ctx, in))
+				err := be.taskFailure(ctx, in)
+				if id == repoTask || !alreadyTagged(err) {
+					return fmt.Errorf("tag: %w", err)
+				}
+				// A real hub checks in the task, not in the call: an
+				// earlier or concurrent run tagged the build meanwhile.
+				be.log.Info("koji: build was tagged already", "task", id)
+				delete(gate, id)
+				continue
 			}
 			if id == repoTask {
 				be.est.observe(kindRepo, in.took())

@@ -24,7 +24,10 @@
 // build task per component, watches all of a batch's tasks in one
 // multiCall per poll, tags the results and waits for the build tag's repo.
 // Submissions go through an IntentStore so that a restarted process
-// re-attaches to its tasks instead of submitting them again.
+// re-attaches to its tasks instead of submitting them again. Backend is a
+// runner.Reuser: Reuse checks that a reused component's earlier Koji build
+// is COMPLETE and the component's batch tags it into the module's tags with
+// the batch's own builds, as MBS does; nothing is rebuilt.
 //
 // Credentials (passwords, session keys) are never logged.
 package koji

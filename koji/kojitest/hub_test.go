@@ -265,6 +265,13 @@ func TestHub_BuildTaskLifecycle(t *testing.T) {
 	if got := h.Tagged("m"); len(got) != 1 || got[0] != "foo-1.0-1" {
 		t.Errorf("tagged: %v", got)
 	}
+	// listTagged at an event gives the tag's contents then.
+	for event, want := range map[int]int{0: 0, 1 << 30: 1} {
+		var rows []map[string]any
+		if err := c.CallInto(ctx, &rows, "listTagged", "m", koji.KW{"event": event}); err != nil || len(rows) != want {
+			t.Errorf("listTagged m at event %d: %v, %d builds; want %d", event, err, len(rows), want)
+		}
+	}
 	res, err := c.MultiCall(ctx, []koji.MultiCallEntry{
 		{Method: "getTaskInfo", Args: []any{a}}, {Method: "cancelTask", Args: []any{a}}, {Method: "getTag", Args: []any{"nope", koji.KW{"strict": true}}},
 	})

@@ -848,6 +848,8 @@ func (h *Hub) listTagged(_ *callCtx, a bound) (any, *wire.Fault) {
 		return nil, genericf("No such tagInfo: %s", pyRepr(a["tag"]))
 	}
 	pkg, _ := a["package"].(string)
+	atEvent, byEvent := toInt(a["event"])
+	byEvent = byEvent && a["event"] != nil
 	chain := []*tag{t}
 	if truthy(a["inherit"]) {
 		chain = h.ancestry(t)
@@ -859,6 +861,9 @@ func (h *Hub) listTagged(_ *callCtx, a bound) (any, *wire.Fault) {
 		slices.Reverse(tagged) // newest first, as the hub orders
 		for _, x := range tagged {
 			b := h.builds[x.buildID]
+			if byEvent && x.event > atEvent {
+				continue // tagged after the event asked for
+			}
 			if pkg != "" && b.name != pkg {
 				continue
 			}

@@ -14,16 +14,15 @@ package wire
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/xml"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Fault is an XML-RPC fault as it travels on the wire.
@@ -53,7 +52,7 @@ func EncodeCall(method string, params []any) ([]byte, error) {
 	b.WriteString("</methodName>\n<params>\n")
 	for i, p := range params {
 		b.WriteString("<param>\n")
-		if err := encodeValue(&b, reflect.ValueOf(p), 0); err != nil {
+		if err := encodeAny(&b, p, 0); err != nil {
 			return nil, fmt.Errorf("param %d: %w", i, err)
 		}
 		b.WriteString("</param>\n")
@@ -67,7 +66,7 @@ func EncodeResponse(v any) ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteString(header)
 	b.WriteString("<methodResponse>\n<params>\n<param>\n")
-	if err := encodeValue(&b, reflect.ValueOf(v), 0); err != nil {
+	if err := encodeAny(&b, v, 0); err != nil {
 		return nil, err
 	}
 	b.WriteString("</param>\n</params>\n</methodResponse>\n")
@@ -79,7 +78,7 @@ func EncodeFault(f *Fault) []byte {
 	var b bytes.Buffer
 	b.WriteString(header)
 	b.WriteString("<methodResponse>\n<fault>\n")
-	_ = encodeValue(&b, reflect.ValueOf(map[string]any{"faultCode": f.Code, "faultString": f.String}), 0)
+	_ = encodeAny(&b, map[string]any{"faultCode": f.Code, "faultString": f.String}, 0)
 	b.WriteString("</fault>\n</methodResponse>\n")
 	return b.Bytes()
 }
@@ -97,7 +96,7 @@ func FaultValue(f *Fault) map[string]any {
 // request text Koji stores with a task).
 func Value(v any) ([]byte, error) {
 	var b bytes.Buffer
-	err := encodeValue(&b, reflect.ValueOf(v), 0)
+	err := encodeAny(&b, v, 0)
 	return b.Bytes(), err
 }
 
@@ -108,6 +107,68 @@ var (
 	marshalerT = reflect.TypeFor[Marshaler]()
 )
 
+// encodeAny is encodeValue(b, reflect.ValueOf(v), depth) with the types
+// decoded values and Koji arguments are made of handled without reflection.
+// The cases match unnamed types only, which have no methods, so a Marshaler
+// always takes the reflection path.
+func encodeAny(b *bytes.Buffer, v any, depth int) error {
+	if depth > maxDepth {
+		return errors.New("value nested too deeply")
+	}
+	switch x := v.(type) {
+	case nil:
+		b.WriteString("<value><nil/></value>")
+	case string:
+		writeString(b, x)
+	case bool:
+		if x {
+			b.WriteString("<value><boolean>1</boolean></value>")
+		} else {
+			b.WriteString("<value><boolean>0</boolean></value>")
+		}
+	case int:
+		writeInt(b, int64(x))
+	case int64:
+		writeInt(b, x)
+	case float64:
+		return writeFloat(b, x)
+	case []any:
+		b.WriteString("<value><array><data>\n")
+		for _, e := range x {
+			if err := encodeAny(b, e, depth+1); err != nil {
+				return err
+			}
+			b.WriteString("\n")
+		}
+		b.WriteString("</data></array></value>")
+	case map[string]any:
+		var buf [32]string
+		keys := buf[:0]
+		for k := range x {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		// Koji's client puts __starstar last; keep that order.
+		if i := slices.Index(keys, "__starstar"); i >= 0 {
+			keys = append(append(keys[:i:i], keys[i+1:]...), "__starstar")
+		}
+		b.WriteString("<value><struct>\n")
+		for _, k := range keys {
+			b.WriteString("<member>\n<name>")
+			escape(b, k)
+			b.WriteString("</name>\n")
+			if err := encodeAny(b, x[k], depth+1); err != nil {
+				return fmt.Errorf("%s: %w", k, err)
+			}
+			b.WriteString("</member>\n")
+		}
+		b.WriteString("</struct></value>")
+	default:
+		return encodeValue(b, reflect.ValueOf(v), depth)
+	}
+	return nil
+}
+
 func encodeValue(b *bytes.Buffer, v reflect.Value, depth int) error {
 	if depth > maxDepth {
 		return errors.New("value nested too deeply")
@@ -117,7 +178,7 @@ func encodeValue(b *bytes.Buffer, v reflect.Value, depth int) error {
 			break
 		}
 		if v.Type().Implements(marshalerT) {
-			return encodeValue(b, reflect.ValueOf(v.Interface().(Marshaler).XMLRPCValue()), depth+1)
+			return encodeAny(b, v.Interface().(Marshaler).XMLRPCValue(), depth+1)
 		}
 		v = v.Elem()
 	}
@@ -126,7 +187,7 @@ func encodeValue(b *bytes.Buffer, v reflect.Value, depth int) error {
 		return nil
 	}
 	if v.Type().Implements(marshalerT) {
-		return encodeValue(b, reflect.ValueOf(v.Interface().(Marshaler).XMLRPCValue()), depth+1)
+		return encodeAny(b, v.Interface().(Marshaler).XMLRPCValue(), depth+1)
 	}
 	switch v.Kind() {
 	case reflect.Bool:
@@ -144,19 +205,9 @@ func encodeValue(b *bytes.Buffer, v reflect.Value, depth int) error {
 		}
 		writeInt(b, int64(u))
 	case reflect.Float32, reflect.Float64:
-		f := v.Float()
-		if math.IsNaN(f) || math.IsInf(f, 0) {
-			return fmt.Errorf("cannot encode %v", f)
-		}
-		s := strconv.FormatFloat(f, 'f', -1, 64)
-		if !strings.Contains(s, ".") {
-			s += ".0" // Python's repr of a float
-		}
-		b.WriteString("<value><double>" + s + "</double></value>")
+		return writeFloat(b, v.Float())
 	case reflect.String:
-		b.WriteString("<value><string>")
-		escape(b, v.String())
-		b.WriteString("</string></value>")
+		writeString(b, v.String())
 	case reflect.Slice, reflect.Array:
 		if v.Type().Elem().Kind() == reflect.Uint8 {
 			var raw []byte
@@ -224,7 +275,7 @@ func encodeValue(b *bytes.Buffer, v reflect.Value, depth int) error {
 			}
 			m[name] = fv.Interface()
 		}
-		return encodeValue(b, reflect.ValueOf(m), depth+1)
+		return encodeAny(b, m, depth+1)
 	default:
 		return fmt.Errorf("unsupported type %s", v.Type())
 	}
@@ -247,15 +298,56 @@ func fieldName(f reflect.StructField) (string, bool) {
 
 func writeInt(b *bytes.Buffer, i int64) {
 	if i > math.MaxInt32 || i < math.MinInt32 {
-		b.WriteString("<value><i8>" + strconv.FormatInt(i, 10) + "</i8></value>")
+		b.WriteString("<value><i8>")
+		b.Write(strconv.AppendInt(b.AvailableBuffer(), i, 10))
+		b.WriteString("</i8></value>")
 		return
 	}
-	b.WriteString("<value><int>" + strconv.FormatInt(i, 10) + "</int></value>")
+	b.WriteString("<value><int>")
+	b.Write(strconv.AppendInt(b.AvailableBuffer(), i, 10))
+	b.WriteString("</int></value>")
+}
+
+func writeFloat(b *bytes.Buffer, f float64) error {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return fmt.Errorf("cannot encode %v", f)
+	}
+	b.WriteString("<value><double>")
+	s := strconv.AppendFloat(b.AvailableBuffer(), f, 'f', -1, 64)
+	if bytes.IndexByte(s, '.') < 0 {
+		s = append(s, ".0"...) // Python's repr of a float
+	}
+	b.Write(s)
+	b.WriteString("</double></value>")
+	return nil
+}
+
+func writeString(b *bytes.Buffer, s string) {
+	b.WriteString("<value><string>")
+	escape(b, s)
+	b.WriteString("</string></value>")
 }
 
 // escape writes s with &, < and > escaped, as Python's xmlrpc.client does.
 func escape(b *bytes.Buffer, s string) {
-	for _, r := range s {
+	// Plain ASCII runs are copied as they are; the rest goes rune by rune
+	// (invalid UTF-8 becomes U+FFFD, as WriteRune writes it).
+	for len(s) > 0 {
+		i := 0
+		for i < len(s) {
+			c := s[i]
+			if c >= utf8.RuneSelf || c == '&' || c == '<' || c == '>' || c == '\r' {
+				break
+			}
+			i++
+		}
+		b.WriteString(s[:i])
+		s = s[i:]
+		if len(s) == 0 {
+			return
+		}
+		r, size := utf8.DecodeRuneInString(s)
+		s = s[size:]
 		switch r {
 		case '&':
 			b.WriteString("&amp;")
@@ -273,86 +365,19 @@ func escape(b *bytes.Buffer, s string) {
 
 // DecodeCall parses a methodCall document.
 func DecodeCall(body []byte) (method string, params []any, err error) {
-	d := newDecoder(body)
-	if err := d.expectStart("methodCall"); err != nil {
-		return "", nil, err
+	if m, ps, ok := fastDecodeCall(body); ok {
+		return m, ps, nil
 	}
-	params = []any{}
-	for {
-		tok, err := d.next()
-		if err != nil {
-			return "", nil, err
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			switch t.Name.Local {
-			case "methodName":
-				s, err := d.text()
-				if err != nil {
-					return "", nil, err
-				}
-				method = strings.TrimSpace(s)
-			case "params":
-				params, err = d.params()
-				if err != nil {
-					return "", nil, err
-				}
-			default:
-				return "", nil, fmt.Errorf("unexpected <%s> in methodCall", t.Name.Local)
-			}
-		case xml.EndElement:
-			if method == "" {
-				return "", nil, errors.New("methodCall has no methodName")
-			}
-			return method, params, nil
-		}
-	}
+	return xmlDecodeCall(body)
 }
 
 // DecodeResponse parses a methodResponse document: either its value or its
 // fault.
 func DecodeResponse(body []byte) (any, *Fault, error) {
-	d := newDecoder(body)
-	if err := d.expectStart("methodResponse"); err != nil {
-		return nil, nil, err
+	if v, f, ok := fastDecodeResponse(body); ok {
+		return v, f, nil
 	}
-	for {
-		tok, err := d.next()
-		if err != nil {
-			return nil, nil, err
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			switch t.Name.Local {
-			case "params":
-				ps, err := d.params()
-				if err != nil {
-					return nil, nil, err
-				}
-				if len(ps) != 1 {
-					return nil, nil, fmt.Errorf("methodResponse has %d params, want 1", len(ps))
-				}
-				return ps[0], nil, nil
-			case "fault":
-				if err := d.expectStart("value"); err != nil {
-					return nil, nil, err
-				}
-				v, err := d.value()
-				if err != nil {
-					return nil, nil, err
-				}
-				f, ok := AsFault(v)
-				if !ok {
-					return nil, nil, errors.New("malformed fault")
-				}
-				return nil, f, nil
-			default:
-				return nil, nil, fmt.Errorf("unexpected <%s> in methodResponse", t.Name.Local)
-			}
-		case xml.EndElement:
-			return nil, nil, errors.New("empty methodResponse")
-		}
-	}
+	return xmlDecodeResponse(body)
 }
 
 // AsFault converts a decoded {faultCode, faultString[, traceback]} struct.
@@ -375,277 +400,4 @@ func AsFault(v any) (*Fault, bool) {
 		}
 	}
 	return f, true
-}
-
-type decoder struct {
-	*xml.Decoder
-	depth int
-}
-
-func newDecoder(body []byte) *decoder {
-	d := xml.NewDecoder(bytes.NewReader(body))
-	d.Strict = true
-	return &decoder{Decoder: d}
-}
-
-// next returns the next start or end element, skipping text, comments and
-// processing instructions.
-func (d *decoder) next() (xml.Token, error) {
-	for {
-		tok, err := d.Token()
-		if err != nil {
-			if err == io.EOF {
-				return nil, io.ErrUnexpectedEOF
-			}
-			return nil, err
-		}
-		switch tok.(type) {
-		case xml.StartElement, xml.EndElement:
-			return tok, nil
-		}
-	}
-}
-
-func (d *decoder) expectStart(name string) error {
-	tok, err := d.next()
-	if err != nil {
-		return err
-	}
-	if s, ok := tok.(xml.StartElement); !ok || s.Name.Local != name {
-		return fmt.Errorf("expected <%s>", name)
-	}
-	return nil
-}
-
-// text reads character data up to the end of the current element.
-func (d *decoder) text() (string, error) {
-	var s strings.Builder
-	for {
-		tok, err := d.Token()
-		if err != nil {
-			return "", err
-		}
-		switch t := tok.(type) {
-		case xml.CharData:
-			s.Write(t)
-		case xml.EndElement:
-			return s.String(), nil
-		case xml.StartElement:
-			return "", fmt.Errorf("unexpected <%s> in text", t.Name.Local)
-		}
-	}
-}
-
-func (d *decoder) params() ([]any, error) {
-	ps := []any{}
-	for {
-		tok, err := d.next()
-		if err != nil {
-			return nil, err
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			if t.Name.Local != "param" {
-				return nil, fmt.Errorf("unexpected <%s> in params", t.Name.Local)
-			}
-			if err := d.expectStart("value"); err != nil {
-				return nil, err
-			}
-			v, err := d.value()
-			if err != nil {
-				return nil, err
-			}
-			ps = append(ps, v)
-			if tok, err := d.next(); err != nil {
-				return nil, err
-			} else if _, ok := tok.(xml.EndElement); !ok {
-				return nil, errors.New("expected </param>")
-			}
-		case xml.EndElement:
-			return ps, nil
-		}
-	}
-}
-
-// value decodes the content of a <value> element whose start was consumed,
-// and consumes its end.
-func (d *decoder) value() (any, error) {
-	d.depth++
-	defer func() { d.depth-- }()
-	if d.depth > maxDepth {
-		return nil, errors.New("value nested too deeply")
-	}
-	var text strings.Builder
-	for {
-		tok, err := d.Token()
-		if err != nil {
-			return nil, err
-		}
-		switch t := tok.(type) {
-		case xml.CharData:
-			text.Write(t)
-		case xml.EndElement:
-			// <value>text</value> and <value/> are strings.
-			return text.String(), nil
-		case xml.StartElement:
-			v, err := d.typed(t.Name.Local)
-			if err != nil {
-				return nil, err
-			}
-			// consume up to </value>
-			for {
-				tok, err := d.Token()
-				if err != nil {
-					return nil, err
-				}
-				if _, ok := tok.(xml.EndElement); ok {
-					return v, nil
-				}
-				if s, ok := tok.(xml.StartElement); ok {
-					return nil, fmt.Errorf("unexpected <%s> after value", s.Name.Local)
-				}
-			}
-		}
-	}
-}
-
-func (d *decoder) typed(kind string) (any, error) {
-	switch kind {
-	case "nil":
-		if _, err := d.text(); err != nil {
-			return nil, err
-		}
-		return nil, nil
-	case "int", "i4", "i8", "i1", "i2", "biginteger":
-		s, err := d.text()
-		if err != nil {
-			return nil, err
-		}
-		i, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("bad <%s>: %w", kind, err)
-		}
-		return i, nil
-	case "boolean":
-		s, err := d.text()
-		if err != nil {
-			return nil, err
-		}
-		switch strings.TrimSpace(s) {
-		case "1":
-			return true, nil
-		case "0":
-			return false, nil
-		}
-		return nil, fmt.Errorf("bad boolean %q", s)
-	case "string":
-		return d.text()
-	case "double", "float":
-		s, err := d.text()
-		if err != nil {
-			return nil, err
-		}
-		f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-		if err != nil {
-			return nil, fmt.Errorf("bad <%s>: %w", kind, err)
-		}
-		return f, nil
-	case "dateTime.iso8601":
-		s, err := d.text()
-		return strings.TrimSpace(s), err
-	case "base64":
-		s, err := d.text()
-		if err != nil {
-			return nil, err
-		}
-		raw, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(s), ""))
-		if err != nil {
-			return nil, fmt.Errorf("bad base64: %w", err)
-		}
-		return raw, nil
-	case "array":
-		if err := d.expectStart("data"); err != nil {
-			return nil, err
-		}
-		out := []any{}
-		for {
-			tok, err := d.next()
-			if err != nil {
-				return nil, err
-			}
-			switch t := tok.(type) {
-			case xml.StartElement:
-				if t.Name.Local != "value" {
-					return nil, fmt.Errorf("unexpected <%s> in array", t.Name.Local)
-				}
-				v, err := d.value()
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, v)
-			case xml.EndElement: // </data>
-				if tok, err := d.next(); err != nil {
-					return nil, err
-				} else if _, ok := tok.(xml.EndElement); !ok {
-					return nil, errors.New("expected </array>")
-				}
-				return out, nil
-			}
-		}
-	case "struct":
-		out := map[string]any{}
-		for {
-			tok, err := d.next()
-			if err != nil {
-				return nil, err
-			}
-			switch t := tok.(type) {
-			case xml.StartElement:
-				if t.Name.Local != "member" {
-					return nil, fmt.Errorf("unexpected <%s> in struct", t.Name.Local)
-				}
-				name, v, err := d.member()
-				if err != nil {
-					return nil, err
-				}
-				out[name] = v
-			case xml.EndElement:
-				return out, nil
-			}
-		}
-	}
-	return nil, fmt.Errorf("unknown value type <%s>", kind)
-}
-
-func (d *decoder) member() (string, any, error) {
-	var name string
-	var val any
-	seen := false
-	for {
-		tok, err := d.next()
-		if err != nil {
-			return "", nil, err
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			switch t.Name.Local {
-			case "name":
-				if name, err = d.text(); err != nil {
-					return "", nil, err
-				}
-			case "value":
-				if val, err = d.value(); err != nil {
-					return "", nil, err
-				}
-				seen = true
-			default:
-				return "", nil, fmt.Errorf("unexpected <%s> in member", t.Name.Local)
-			}
-		case xml.EndElement:
-			if !seen {
-				return "", nil, fmt.Errorf("member %q has no value", name)
-			}
-			return name, val, nil
-		}
-	}
 }

@@ -518,19 +518,31 @@ func (p *Planner) planModule(ctx context.Context, d *state.Delivery, repo *scm.R
 	if err != nil {
 		return state.PlanResult{}, err
 	}
+	indexNote := "component index of " + key + " refreshed"
+	if ix.invalid != nil {
+		indexNote = "component index of " + key + " not refreshed: the modulemd does not parse"
+	}
+	changed := rng.all || slices.Contains(rng.paths, file)
 	switch {
 	case ix.missing:
 		return because(ReasonModulemdMissing, "%s not found on branch %s at %s; %s removed from the component index", file, branch, short(head), key), nil
-	case ix.invalid != nil:
-		return because(ReasonModulemdInvalid, "%s at %s: %v (component index of %s not refreshed)", file, short(head), ix.invalid, key), nil
 	case skip:
-		return because(ReasonSkipTrailer, "%s in %s (component index of %s refreshed)", skipTrailer, short(d.After), key), nil
-	case !rng.all && !slices.Contains(rng.paths, file):
-		return because(ReasonNoRelevantPaths, "%s unchanged in %s..%s (component index of %s refreshed)", file, short(d.Before), short(d.After), key), nil
+		return because(ReasonSkipTrailer, "%s in %s (%s)", skipTrailer, short(d.After), indexNote), nil
+	case !changed && ix.invalid != nil:
+		return because(ReasonModulemdInvalid, "%s at %s: %v (%s)", file, short(head), ix.invalid, indexNote), nil
+	case !changed:
+		return because(ReasonNoRelevantPaths, "%s unchanged in %s..%s (%s)", file, short(d.Before), short(d.After), indexNote), nil
 	}
 	reason := "modulemd changed in " + short(d.After) + rng.suffix()
 	if head != d.After {
 		reason += "; building branch head " + short(head)
+	}
+	// A changed modulemd that does not parse is built all the same: the
+	// build fails at init with the exact error, which reaches the packager
+	// as a failure status on the commit (a disposition alone would be
+	// silent in the forge).
+	if ix.invalid != nil {
+		reason += "; " + indexNote
 	}
 	return state.PlanResult{
 		Reason: reason,

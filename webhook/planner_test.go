@@ -259,11 +259,20 @@ func TestPlanner_RunOnce_ModulemdInvalid(t *testing.T) {
 		t.Fatalf("index after first push = %+v", before)
 	}
 	c2 := mod.Commit("break", map[string]string{"modulemd/perl.yml": "document: modulemd\nversion: 2\ndata: [not, a, mapping]\n"})
+	// The changed, broken modulemd is still built, so that the build's
+	// failure (with the parse error) reaches the commit as a status.
 	d := b.plan(b.push("modules/perl", mod, "refs/heads/main", c1, c2))
-	wantReason(t, d, ReasonModulemdInvalid, "modulemd/perl.yml at "+c2[:7], "does not parse", "not refreshed")
+	if reqs := b.requests(d); len(reqs) != 1 || reqs[0].ModuleCommit != c2 || !strings.Contains(d.Disposition.Reason, "not refreshed: the modulemd does not parse") {
+		t.Errorf("broken modulemd: requests %+v, reason %q", reqs, d.Disposition.Reason)
+	}
 	if got := b.components("perl", "main"); !slices.Equal(got, before) {
 		t.Errorf("index = %+v, want the last good %+v", got, before)
 	}
+	// A push that leaves the broken modulemd alone builds nothing.
+	c2b := mod.Commit("readme", map[string]string{"README": "x"})
+	d = b.plan(b.push("modules/perl", mod, "refs/heads/main", c2, c2b))
+	wantReason(t, d, ReasonModulemdInvalid, "modulemd/perl.yml at "+c2b[:7], "does not parse", "not refreshed")
+	c2 = c2b
 
 	c3 := mod.Commit("remove", map[string]string{"-modulemd/perl.yml": ""})
 	d = b.plan(b.push("modules/perl", mod, "refs/heads/main", c2, c3))

@@ -117,3 +117,29 @@ func TestServe_Statuses_ForgeDownAndSIGKILL(t *testing.T) {
 	startServe(t, data, secret, "--config", cfgPath, "--", "RIDA_GITHUB_TOKEN="+token)
 	waitStatus(t, srv, "modules/rida-demo", layout.Module.Commit, "success", 90*time.Second)
 }
+
+// TestServe_Statuses_InvalidModulemdFailsOnCommit: a pushed modulemd that
+// does not validate becomes a failed build whose reason names the field,
+// and that reason reaches the commit as a failure status.
+func TestServe_Statuses_InvalidModulemdFailsOnCommit(t *testing.T) {
+	const secret = "status-secret"
+	srv, layout, cfgPath, data, token := statusesSetup(t)
+	bad := strings.Replace(string(examples.ModuleYAML()), "buildorder: 30", "buildorder: 30\n        buildafter: [rida-demo-lib]", 1)
+	after, err := layout.Module.CommitFiles("mix buildorder and buildafter", map[string]string{examples.ModuleFile: bad})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startServe(t, data, secret, "--config", cfgPath, "--", "RIDA_GITHUB_TOKEN="+token)
+	d := &demo{base: p.base, secret: secret, client: &http.Client{Timeout: 10 * time.Second}, out: &bytes.Buffer{}, timeout: time.Minute}
+	b, err := d.push(context.Background(), "modules/rida-demo", layout.Module, layout.Module.Commit, after, "break it")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, d.out)
+	}
+	if b["state_name"] != "failed" || !strings.Contains(fmt.Sprint(b["state_reason"]), "components.rpms.rida-demo-tools") {
+		t.Fatalf("build: %v %v", b["state_name"], b["state_reason"])
+	}
+	got := waitStatus(t, srv, "modules/rida-demo", after, "failure", 30*time.Second)
+	if !strings.Contains(got.Description, "rida-demo-tools") {
+		t.Errorf("failure status does not say why: %q", got.Description)
+	}
+}

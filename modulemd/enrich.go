@@ -349,7 +349,7 @@ func enrichComponents(ctx context.Context, s *Stream, opts EnrichOptions, mbs ma
 	var errs []error
 	for _, j := range jobs {
 		if j.err != nil {
-			errs = append(errs, fmt.Errorf("modulemd: enrich: components.rpms.%s: resolving ref %q of %s: %w", j.key, j.ref, j.repo, j.err))
+			errs = append(errs, &ResolveError{Component: j.key, Repository: j.repo, Ref: j.ref, Err: j.err})
 			continue
 		}
 		xrpms[j.key] = map[string]any{"ref": j.commit}
@@ -549,3 +549,22 @@ func pyJSONString(b *strings.Builder, s string) {
 	}
 	b.WriteByte('"')
 }
+
+// ResolveError says that a component's ref could not be resolved to a
+// commit. Err is the resolver's error: the caller decides from it whether
+// the ref does not exist (the module is wrong) or the repository could not
+// be reached (infrastructure trouble).
+type ResolveError struct {
+	Component  string
+	Repository string
+	Ref        string
+	Err        error
+}
+
+// Error names the component, ref and repository.
+func (e *ResolveError) Error() string {
+	return fmt.Sprintf("modulemd: enrich: components.rpms.%s: resolving ref %q of %s: %v", e.Component, e.Ref, e.Repository, e.Err)
+}
+
+// Unwrap returns the resolver's error.
+func (e *ResolveError) Unwrap() error { return e.Err }

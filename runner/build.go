@@ -31,8 +31,9 @@ type Build struct {
 	Version uint64
 	Context string
 	// DistTag is the RPM %dist value including its leading dot, e.g.
-	// ".module+el9+1+0d3b5e6c".
+	// ".module+el9+1+0d3b5e6c"; Marking is its <marking> part.
 	DistTag string
+	Marking string
 	// Modulemd is the enriched stream (refs resolved, xmd.mbs filled).
 	Modulemd *modulemd.Stream
 	// Batches lists the batches in build order; Batches[0] is batch 1 and

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -39,7 +40,9 @@ type InitOptions struct {
 	// Platform is the platform stream used when the module buildrequires
 	// none (and for the version prefix). Default "el9".
 	Platform string
-	// Marking is the dist tag marking. Default: the platform stream.
+	// Marking is the dist tag marking. Default: each build's own platform
+	// stream (el8 and el9 builds of one module get .module+el8... and
+	// .module+el9...), else Platform.
 	Marking string
 	// ID is the build id, the <index> of the dist tag.
 	ID int64
@@ -77,9 +80,6 @@ func Init(ctx context.Context, src ModuleSource, notFound error, opts InitOption
 	if opts.Platform == "" {
 		opts.Platform = "el9"
 	}
-	if opts.Marking == "" {
-		opts.Marking = opts.Platform
-	}
 	if notFound == nil {
 		notFound = errRefNotFound
 	}
@@ -89,30 +89,42 @@ func Init(ctx context.Context, src ModuleSource, notFound error, opts InitOption
 		return nil, &InvalidModuleError{Module: label, Err: err}
 	}
 	var builds []*Build
-	for _, s := range streams {
-		if err := s.Validate(); err != nil {
+	for _, parsed := range streams {
+		if err := parsed.Validate(); err != nil {
 			return nil, &InvalidModuleError{Module: label, Err: err}
 		}
-		err := modulemd.Enrich(ctx, s, modulemd.EnrichOptions{
-			Name: src.Name, Branch: src.Branch, ModuleCommit: src.Commit, CommitTime: src.CommitTime,
-			ScmURL: src.ScmURL, Platform: opts.Platform, DefaultRepository: opts.DefaultRepository,
-			Resolver: opts.Resolver,
-		})
-		if err != nil {
-			if errors.Is(err, notFound) {
-				return nil, &InvalidModuleError{Module: label, Err: err}
-			}
-			var ve *modulemd.ValidationError
-			if errors.As(err, &ve) {
-				return nil, &InvalidModuleError{Module: label, Err: err}
-			}
-			return nil, &InfraError{Op: "init " + label, Err: err}
-		}
-		b, err := Plan(s, PlanOptions{ID: opts.ID, Marking: opts.Marking})
+		// Module stream expansion: one build per buildrequired stream
+		// combination, as MBS does.
+		expanded, err := modulemd.Expand(parsed)
 		if err != nil {
 			return nil, &InvalidModuleError{Module: label, Err: err}
 		}
-		builds = append(builds, b)
+		for _, s := range expanded {
+			err := modulemd.Enrich(ctx, s, modulemd.EnrichOptions{
+				Name: src.Name, Branch: src.Branch, ModuleCommit: src.Commit, CommitTime: src.CommitTime,
+				ScmURL: src.ScmURL, Platform: opts.Platform, DefaultRepository: opts.DefaultRepository,
+				Resolver: opts.Resolver,
+			})
+			if err != nil {
+				// Only a ref that could not be resolved for another reason
+				// than not existing (a repository out of reach) is
+				// infrastructure trouble; everything else is the module's.
+				var re *modulemd.ResolveError
+				if errors.As(err, &re) && !errors.Is(err, notFound) {
+					return nil, &InfraError{Op: "init " + label, Err: err}
+				}
+				return nil, &InvalidModuleError{Module: label, Err: err}
+			}
+			marking := opts.Marking
+			if marking == "" {
+				marking = cmp.Or(platformStream(s), opts.Platform)
+			}
+			b, err := Plan(s, PlanOptions{ID: opts.ID, Marking: marking})
+			if err != nil {
+				return nil, &InvalidModuleError{Module: label, Err: err}
+			}
+			builds = append(builds, b)
+		}
 	}
 	if len(builds) == 0 {
 		return nil, &InvalidModuleError{Module: label, Err: fmt.Errorf("modulemd holds no module stream")}
@@ -130,4 +142,16 @@ func DefaultComponentBase(moduleRepo string) string {
 	}
 	u.Path = path.Join(path.Dir(path.Dir(strings.TrimRight(u.Path, "/"))), "rpms")
 	return u.String()
+}
+
+// platformStream returns the platform stream s buildrequires, if it names
+// exactly one.
+func platformStream(s *modulemd.Stream) string {
+	if len(s.Dependencies) != 1 {
+		return ""
+	}
+	if st := s.Dependencies[0].BuildRequires[modulemd.PlatformModule]; len(st) == 1 {
+		return st[0]
+	}
+	return ""
 }

@@ -34,6 +34,7 @@ func Plan(s *modulemd.Stream, opts PlanOptions) (*Build, error) {
 	b := &Build{
 		ID: opts.ID, Name: s.Name, Stream: s.Stream, Version: s.Version, Context: s.Context,
 		DistTag:  modulemd.DistTag(s.Name, s.Stream, s.Version, s.Context, opts.Marking, opts.ID),
+		Marking:  opts.Marking,
 		Modulemd: s,
 	}
 	b.Batches = append(b.Batches, &Batch{Number: 1, Components: []*Component{{

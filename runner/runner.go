@@ -389,7 +389,7 @@ func (r *Runner) runRequest(ctx context.Context, req *state.BuildRequest) {
 		}
 		if int64(mb.ID) != b.ID {
 			b.ID = int64(mb.ID)
-			b.DistTag = modulemd.DistTag(b.Name, b.Stream, b.Version, b.Context, r.marking(), b.ID)
+			b.DistTag = modulemd.DistTag(b.Name, b.Stream, b.Version, b.Context, cmp.Or(b.Marking, r.marking()), b.ID)
 		}
 		targets[i] = mb
 	}
@@ -527,7 +527,7 @@ func (r *Runner) uniqueVersion(ctx context.Context, mb *state.ModuleBuild, b *Bu
 	if highest >= b.Version {
 		b.Version = highest + 1
 		b.Modulemd.Version = b.Version
-		b.DistTag = modulemd.DistTag(b.Name, b.Stream, b.Version, b.Context, r.marking(), b.ID)
+		b.DistTag = modulemd.DistTag(b.Name, b.Stream, b.Version, b.Context, cmp.Or(b.Marking, r.marking()), b.ID)
 	}
 	return nil
 }

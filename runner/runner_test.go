@@ -492,3 +492,30 @@ data:
 		t.Errorf("request: %+v %v", r, err)
 	}
 }
+
+// TestRunner_StreamExpansion: a stream v2 modulemd that buildrequires two
+// platform streams is expanded, as MBS does, into two builds with their own
+// contexts, version prefixes and dist tag markings.
+func TestRunner_StreamExpansion(t *testing.T) {
+	bx := setup(t, nil)
+	mse := strings.Replace(string(examples.ModuleYAML()), "platform: [el9]\n      requires:\n        platform: [el9]", "platform: [el9, el10]\n      requires:\n        platform: [el9, el10]", 1)
+	if mse == string(examples.ModuleYAML()) {
+		t.Fatal("the example modulemd no longer has the dependencies this test rewrites")
+	}
+	scmtest.Open(t, bx.layout.Module.Path).Commit("two platforms", map[string]string{examples.ModuleFile: mse})
+	bx.enqueue(state.RequestModule, "mse")
+	var got []state.ModuleBuild
+	for range 2 {
+		got = append(got, bx.waitFinished())
+	}
+	markings := map[string]bool{}
+	for _, mb := range got {
+		if mb.State != state.ModuleStateReady {
+			t.Errorf("build %d: %s %s", mb.ID, mb.State, mb.StateReason)
+		}
+		markings[strings.Split(mb.DistTag, "+")[1]] = true
+	}
+	if got[0].Context == got[1].Context || !markings["el9"] || !markings["el10"] {
+		t.Errorf("contexts %s/%s, dist tags %s/%s", got[0].Context, got[1].Context, got[0].DistTag, got[1].DistTag)
+	}
+}

@@ -116,7 +116,8 @@ type EnrichOptions struct {
 // so enriching twice keeps the first resolution.
 //
 // Enrich does not expand streams (MSE): every buildrequired module must name
-// exactly one stream and there may be at most one dependency entry. It does
+// exactly one stream and there may be at most one dependency entry; call
+// Expand first to get such streams. It does
 // not handle included modules (components.modules are left untouched).
 //
 // Errors name the field or component at fault; a resolution failure names

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/rida-build/rida/koji"
@@ -101,7 +100,13 @@ func newKojiBackend(ctx context.Context, k *kojiConfig, store *state.Store, logg
 		err = client.SSLLogin(ctx)
 	} else {
 		var password string
-		if password, err = secretFrom(k.PasswordEnv, k.PasswordFile); err == nil {
+		password, err = lookupSecret(os.Getenv, k.PasswordEnv, k.PasswordFile)
+		switch {
+		case err != nil:
+			err = fmt.Errorf("backend.koji.password_file: %w", err)
+		case password == "":
+			err = fmt.Errorf("backend.koji: no password in %s", where(k.PasswordEnv, k.PasswordFile))
+		default:
 			err = client.Login(ctx, k.User, password)
 		}
 	}
@@ -114,26 +119,6 @@ func newKojiBackend(ctx context.Context, k *kojiConfig, store *state.Store, logg
 		Intents: kojiIntents{store},
 	})
 	return be, "koji:" + k.HubURL, err
-}
-
-// secretFrom reads a secret from an environment variable or a file; the
-// error names where it looked, never a value.
-func secretFrom(env, file string) (string, error) {
-	if env != "" {
-		if v := os.Getenv(env); v != "" {
-			return v, nil
-		}
-	}
-	if file != "" {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return "", err
-		}
-		if v := strings.TrimRight(string(b), "\r\n"); v != "" {
-			return v, nil
-		}
-	}
-	return "", fmt.Errorf("no password: set the environment variable named by password_env (%q) or password_file (%q)", env, file)
 }
 
 // kojiIntents keeps the Koji backend's submission intents in rida's store,

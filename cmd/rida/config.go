@@ -173,50 +173,66 @@ func (c *config) classifier() webhook.Classifier {
 
 // forgeSecrets resolves every forge's secrets from the environment and
 // files. A forge without any secret stops rida from starting; the error
-// names the forge and where the secret was looked for, never a value.
+// names the forge and where the secret was looked for, never a value. Both
+// places may hold one (during a rotation): both are accepted.
 func (c *config) forgeSecrets(getenv func(string) string) ([]webhook.ForgeConfig, error) {
 	var out []webhook.ForgeConfig
 	for i, f := range c.Forges {
 		var secrets []string
-		if f.SecretEnv != "" {
-			if v := getenv(f.SecretEnv); v != "" {
-				secrets = append(secrets, v)
-			}
+		if v := getenvIf(getenv, f.SecretEnv); v != "" {
+			secrets = append(secrets, v)
 		}
-		if f.SecretFile != "" {
-			v, err := readSecretFile(f.SecretFile)
-			if err != nil {
-				return nil, fmt.Errorf("forges[%d] (%s): secret_file: %w", i, f.Kind, err)
-			}
-			if v != "" {
-				secrets = append(secrets, v)
-			}
+		if v, err := lookupSecret(getenv, "", f.SecretFile); err != nil {
+			return nil, fmt.Errorf("forges[%d] (%s): secret_file: %w", i, f.Kind, err)
+		} else if v != "" {
+			secrets = append(secrets, v)
 		}
 		if len(secrets) == 0 {
-			where := []string{}
-			if f.SecretEnv != "" {
-				where = append(where, "environment variable "+f.SecretEnv)
-			}
-			if f.SecretFile != "" {
-				where = append(where, "file "+f.SecretFile)
-			}
-			if len(where) == 0 {
-				where = append(where, "nowhere: set secret_env or secret_file")
-			}
-			return nil, fmt.Errorf("forge %s is enabled without a webhook secret (looked in %s); rida will not accept unsigned webhooks", f.Kind, strings.Join(where, " and "))
+			return nil, fmt.Errorf("forge %s is enabled without a webhook secret (looked in %s); rida will not accept unsigned webhooks", f.Kind, where(f.SecretEnv, f.SecretFile))
 		}
 		out = append(out, webhook.ForgeConfig{Kind: webhook.ForgeKind(f.Kind), Secrets: secrets})
 	}
 	return out, nil
 }
 
-// readSecretFile reads a secret from a file, without its trailing newline.
-func readSecretFile(path string) (string, error) {
-	b, err := os.ReadFile(path)
+// lookupSecret returns the secret held by the environment variable env
+// or, when that is unset or empty, by file (its trailing newline removed);
+// "" when neither names one. Errors come from reading the file only, and
+// never contain the secret.
+func lookupSecret(getenv func(string) string, env, file string) (string, error) {
+	if v := getenvIf(getenv, env); v != "" {
+		return v, nil
+	}
+	if file == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(file)
 	if err != nil {
 		return "", err
 	}
 	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
+func getenvIf(getenv func(string) string, name string) string {
+	if name == "" {
+		return ""
+	}
+	return getenv(name)
+}
+
+// where says where a secret was looked for, for error messages.
+func where(env, file string) string {
+	var w []string
+	if env != "" {
+		w = append(w, "environment variable "+env)
+	}
+	if file != "" {
+		w = append(w, "file "+file)
+	}
+	if len(w) == 0 {
+		return "nowhere: set the _env or _file key"
+	}
+	return strings.Join(w, " and ")
 }
 
 // apiTokens resolves the API's bearer tokens (name → token). A listed token
@@ -227,19 +243,12 @@ func (c *config) apiTokens(getenv func(string) string) (map[string]string, error
 		if t.Name == "" {
 			return nil, fmt.Errorf("api.tokens[%d].name: required", i)
 		}
-		var tok string
-		if t.TokenEnv != "" {
-			tok = getenv(t.TokenEnv)
-		}
-		if tok == "" && t.TokenFile != "" {
-			v, err := readSecretFile(t.TokenFile)
-			if err != nil {
-				return nil, fmt.Errorf("api.tokens[%d] (%s): token_file: %w", i, t.Name, err)
-			}
-			tok = v
+		tok, err := lookupSecret(getenv, t.TokenEnv, t.TokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("api.tokens[%d] (%s): token_file: %w", i, t.Name, err)
 		}
 		if tok == "" {
-			return nil, fmt.Errorf("api.tokens[%d] (%s): no token in environment variable %q or file %q", i, t.Name, t.TokenEnv, t.TokenFile)
+			return nil, fmt.Errorf("api.tokens[%d] (%s): no token in %s", i, t.Name, where(t.TokenEnv, t.TokenFile))
 		}
 		out[t.Name] = tok
 	}

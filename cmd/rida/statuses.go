@@ -16,19 +16,12 @@ func (c *config) statusReporters(getenv func(string) string) (map[string]statuse
 		if f.TokenEnv == "" && f.TokenFile == "" {
 			continue
 		}
-		var tok string
-		if f.TokenEnv != "" {
-			tok = getenv(f.TokenEnv)
-		}
-		if tok == "" && f.TokenFile != "" {
-			t, err := readSecretFile(f.TokenFile)
-			if err != nil {
-				return nil, fmt.Errorf("forges[%d] (%s): token_file: %w", i, f.Kind, err)
-			}
-			tok = t
+		tok, err := lookupSecret(getenv, f.TokenEnv, f.TokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("forges[%d] (%s): token_file: %w", i, f.Kind, err)
 		}
 		if tok == "" {
-			return nil, fmt.Errorf("forges[%d] (%s): no status token in %s or %s; remove token_env/token_file to post no statuses", i, f.Kind, f.TokenEnv, f.TokenFile)
+			return nil, fmt.Errorf("forges[%d] (%s): no status token in %s; remove token_env/token_file to post no statuses", i, f.Kind, where(f.TokenEnv, f.TokenFile))
 		}
 		kind := forge.Kind(f.Kind)
 		if kind == forge.KindGitHub && f.APIURL != "" {

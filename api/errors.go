@@ -156,3 +156,19 @@ func uintField(body map[string]json.RawMessage, key string) (uint64, error) {
 	}
 	return v, nil
 }
+
+// buildFromPath loads the module build named by the request's {id}; on a
+// bad id or a store error it has already answered and returns false.
+func (s *Server) buildFromPath(w http.ResponseWriter, r *http.Request) (*state.ModuleBuild, bool) {
+	id, err := pathID(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return nil, false
+	}
+	mb, err := s.opts.Store.GetModuleBuild(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return nil, false
+	}
+	return mb, true
+}

@@ -188,14 +188,8 @@ func apiVersion(r *http.Request) string {
 }
 
 func (s *Server) getBuild(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	mb, err := s.opts.Store.GetModuleBuild(r.Context(), id)
-	if err != nil {
-		s.fail(w, r, err)
+	mb, ok := s.buildFromPath(w, r)
+	if !ok {
 		return
 	}
 	writeJSON(w, http.StatusOK, buildJSON(mb, detailOf(r.URL.Query()), apiVersion(r)))
@@ -524,18 +518,12 @@ func hostArch() string {
 }
 
 func (s *Server) finalModulemd(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	mb, err := s.opts.Store.GetModuleBuild(r.Context(), id)
-	if err != nil {
-		s.fail(w, r, err)
+	mb, ok := s.buildFromPath(w, r)
+	if !ok {
 		return
 	}
 	if mb.State != state.ModuleStateDone && mb.State != state.ModuleStateReady {
-		s.fail(w, r, errorf(http.StatusBadRequest, "The final modulemd of module build %d is not available: its state is %s, not done or ready", id, mb.State))
+		s.fail(w, r, errorf(http.StatusBadRequest, "The final modulemd of module build %d is not available: its state is %s, not done or ready", mb.ID, mb.State))
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{hostArch(): mb.Modulemd})

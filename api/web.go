@@ -230,14 +230,8 @@ type componentView struct {
 }
 
 func (s *Server) pageBuild(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	mb, err := s.opts.Store.GetModuleBuild(r.Context(), id)
-	if err != nil {
-		s.fail(w, r, err)
+	mb, ok := s.buildFromPath(w, r)
+	if !ok {
 		return
 	}
 	var batches []batchView
@@ -264,16 +258,11 @@ func (s *Server) pageBuild(w http.ResponseWriter, r *http.Request) {
 // Options.DataDir (after resolving symlinks), a remote log (Koji task
 // directory) by redirect. Never an arbitrary path.
 func (s *Server) pageLog(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err != nil {
-		s.fail(w, r, err)
+	mb, ok := s.buildFromPath(w, r)
+	if !ok {
 		return
 	}
-	mb, err := s.opts.Store.GetModuleBuild(r.Context(), id)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
+	id := mb.ID
 	name := r.PathValue("component")
 	var comp *state.ComponentBuild
 	for i := range mb.Components {

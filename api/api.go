@@ -62,6 +62,12 @@ type Branches interface {
 	CommitOnBranch(ctx context.Context, repoURL, branch, rev string) (commit string, onBranch bool, err error)
 }
 
+// backuper is the optional store capability GET /api/v1/backup uses
+// (*state.Store implements it).
+type backuper interface {
+	WriteBackup(ctx context.Context, w io.Writer) (int64, error)
+}
+
 // readiness is the optional store capability /readyz uses.
 type readiness interface {
 	Readable(ctx context.Context) error
@@ -184,6 +190,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /api/v1/pause", s.pause)
 	m.HandleFunc("POST /api/v1/resume", s.resume)
 	m.HandleFunc("GET /api/v1/events", s.events)
+	m.HandleFunc("GET /api/v1/backup", s.backup)
 
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -491,3 +491,28 @@ func (s *Server) markReady(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, BuildJSON(mb, true, "1"))
 }
+
+// backup implements GET /api/v1/backup: a consistent copy of the store,
+// taken while rida runs (bbolt's hot backup). It needs a token: the store
+// holds delivery payloads and build history.
+func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
+	who, err := s.who(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	b, ok := s.opts.Store.(backuper)
+	if !ok {
+		s.fail(w, r, errorf(http.StatusNotImplemented, "backups are not available on this server"))
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", `attachment; filename="rida.db"`)
+	n, err := b.WriteBackup(r.Context(), w)
+	if err != nil {
+		// The status line is gone; the truncated body fails to open.
+		s.opts.Logger.Error("api: backup failed", "by", who, "bytes", n, "err", err)
+		return
+	}
+	s.opts.Logger.Info("api: backup written", "by", who, "bytes", n)
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -58,5 +60,28 @@ func TestRoundDuration(t *testing.T) {
 		if got := api.RoundDuration(d); got != want {
 			t.Errorf("RoundDuration(%s) = %s, want %s", d, got, want)
 		}
+	}
+}
+
+func TestAPI_Backup(t *testing.T) {
+	b := setup(t)
+	b.putBuild(state.ModuleBuild{Name: "m", Stream: "s"}, state.ModuleStateInit, state.ModuleStateReady)
+	expect(t, b.do(http.MethodGet, "/api/v1/backup", "", ""), http.StatusUnauthorized, "Bearer")
+	r := b.do(http.MethodGet, "/api/v1/backup", testToken, "")
+	if r.status != http.StatusOK || len(r.body) < 4096 {
+		t.Fatalf("backup: %d, %d bytes", r.status, len(r.body))
+	}
+	path := filepath.Join(t.TempDir(), "restored.db")
+	if err := os.WriteFile(path, r.body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	restored, err := state.Open(path, state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer restored.Close()
+	builds, err := restored.ModuleBuilds(context.Background(), nil)
+	if err != nil || len(builds) != 1 || builds[0].State != state.ModuleStateReady {
+		t.Errorf("restored builds = %+v, %v", builds, err)
 	}
 }

@@ -72,13 +72,13 @@ func (be *Backend) Reuse(ctx context.Context, b *runner.Build, c *runner.Compone
 	}
 	switch {
 	case info == nil:
-		return fmt.Errorf("koji: reuse %s from build %d: build %s does not exist in Koji", c.Key, c.ReusedFrom, c.NVR)
+		return fmt.Errorf("koji: reuse %s from build %d: build %s does not exist in Koji: %w", c.Key, c.ReusedFrom, c.NVR, runner.ErrReuseUnavailable)
 	case info.State != buildComplete:
 		state := buildStateNames[info.State]
 		if state == "" {
 			state = fmt.Sprintf("in state %d", info.State)
 		}
-		return fmt.Errorf("koji: reuse %s from build %d: build %s is %s, not COMPLETE", c.Key, c.ReusedFrom, c.NVR, state)
+		return fmt.Errorf("koji: reuse %s from build %d: build %s is %s, not COMPLETE: %w", c.Key, c.ReusedFrom, c.NVR, state, runner.ErrReuseUnavailable)
 	}
 	r := &reusedBuild{batch: c.Batch, nvr: c.NVR}
 	for i, in := range []*bool{&r.inBuildTag, &r.inTag} {

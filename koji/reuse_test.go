@@ -443,14 +443,32 @@ func TestBackend_ReuseMissingBuild(t *testing.T) {
 	now := byKey(second)
 	now["b"].NVR = "b-9.9-9.gone"
 	bd.hub.ResetCalls()
-	_, err := runner.Execute(t.Context(), bd.backend, second, runner.ExecuteOptions{Logger: quiet})
-	var ie *runner.InfraError
-	if !errors.As(err, &ie) || !strings.Contains(err.Error(), "build b-9.9-9.gone does not exist in Koji") {
-		t.Fatalf("got %v, want an InfraError saying b's build does not exist", err)
+	// Reuse reports the build gone (ErrReuseUnavailable); the runner then
+	// builds b instead of failing the module, and tags nothing that is gone.
+	if err := bd.backend.Prepare(t.Context(), second); err != nil {
+		t.Fatal(err)
 	}
+	err := bd.backend.Reuse(t.Context(), second, now["b"])
+	if !errors.Is(err, runner.ErrReuseUnavailable) || !strings.Contains(err.Error(), "build b-9.9-9.gone does not exist in Koji") {
+		t.Fatalf("Reuse = %v, want ErrReuseUnavailable naming the missing build", err)
+	}
+	now["b"].State = runner.ComponentReused
+	if _, err := runner.Execute(t.Context(), bd.backend, second, runner.ExecuteOptions{Logger: quiet}); err != nil {
+		t.Fatalf("Execute: %v", err)
+	}
+	if now["b"].State != runner.ComponentComplete {
+		t.Errorf("b is %s, want built after its earlier build was gone", now["b"].State)
+	}
+	built := false
 	for _, c := range bd.hub.FlatCalls() {
-		if c.Method == "tagBuild" && !strings.HasPrefix(c.Args[1].(string), "module-build-macros-") {
-			t.Errorf("tagged %v", c.Args)
+		if c.Method == "tagBuild" && strings.Contains(fmt.Sprint(c.Args[1]), "gone") {
+			t.Errorf("tagged the missing build: %v", c.Args)
 		}
+		if c.Method == "build" && strings.Contains(fmt.Sprint(c.Args[0]), "/b#") {
+			built = true
+		}
+	}
+	if !built {
+		t.Error("b was not submitted to Koji")
 	}
 }

@@ -22,7 +22,7 @@ func (b *Backend) Reuse(ctx context.Context, build *runner.Build, c *runner.Comp
 		return err
 	}
 	if c.ReusedLocation == "" {
-		return fmt.Errorf("local: reuse %s: no location of build %d", c.Key, c.ReusedFrom)
+		return fmt.Errorf("local: reuse %s: no location of build %d: %w", c.Key, c.ReusedFrom, runner.ErrReuseUnavailable)
 	}
 	var binaries []string
 	for _, nevra := range c.RPMs {
@@ -31,7 +31,7 @@ func (b *Backend) Reuse(ctx context.Context, build *runner.Build, c *runner.Comp
 		dst := filepath.Join(st.repo, name)
 		if err := copyFile(src, dst); err != nil {
 			if errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("local: reuse %s from build %d: %s is gone from %s", c.Key, c.ReusedFrom, name, c.ReusedLocation)
+				return fmt.Errorf("local: reuse %s from build %d: %s is gone from %s: %w", c.Key, c.ReusedFrom, name, c.ReusedLocation, runner.ErrReuseUnavailable)
 			}
 			return fmt.Errorf("local: reuse %s: %w", c.Key, err)
 		}

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -25,6 +26,12 @@ func (e *BuildFailure) Error() string {
 	}
 	return b.String()
 }
+
+// ErrReuseUnavailable is wrapped by a Reuser's error when the earlier
+// build's output is no longer there (files cleaned up, a Koji build deleted
+// or never completed): Execute then builds the component instead of
+// failing the module.
+var ErrReuseUnavailable = errors.New("the earlier build's output is not available")
 
 // InfraError means the build could not be carried out (backend unreachable,
 // disk full, a tool missing): reported as "error", and worth retrying.

@@ -79,12 +79,22 @@ func Execute(ctx context.Context, be Backend, b *Build, opts ExecuteOptions) (*R
 		if len(todo.Components) == 0 && len(reused) == 0 {
 			continue
 		}
-		ex.batchEvent(batch.Number, fmt.Sprintf("batch %d/%d started (%d to build, %d reused)", batch.Number, len(b.Batches), len(todo.Components), len(reused)))
+		var unavailable []*Component
 		for _, c := range reused {
 			if err := reuser.Reuse(ctx, b, c); err != nil {
-				return nil, &InfraError{Op: fmt.Sprintf("reuse %s from build %d", c.Key, c.ReusedFrom), Err: err}
+				if !errors.Is(err, ErrReuseUnavailable) {
+					return nil, &InfraError{Op: fmt.Sprintf("reuse %s from build %d", c.Key, c.ReusedFrom), Err: err}
+				}
+				// The earlier output is gone: build the component after all.
+				ex.opts.Logger.Warn("runner: cannot reuse, building", "component", c.Key, "reason", err)
+				unavailable = append(unavailable, c)
 			}
 		}
+		for _, c := range unavailable {
+			c.State, c.Reason, c.ReusedFrom, c.ReusedLocation, c.NVR, c.RPMs = ComponentQueued, "", 0, "", "", nil
+			todo.Components = append(todo.Components, c)
+		}
+		ex.batchEvent(batch.Number, fmt.Sprintf("batch %d/%d started (%d to build, %d reused)", batch.Number, len(b.Batches), len(todo.Components), len(reused)-len(unavailable)))
 		err := be.BuildBatch(ctx, b, todo, ex.apply)
 		if err != nil {
 			if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {

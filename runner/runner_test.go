@@ -519,3 +519,31 @@ func TestRunner_StreamExpansion(t *testing.T) {
 		t.Errorf("contexts %s/%s, dist tags %s/%s", got[0].Context, got[1].Context, got[0].DistTag, got[1].DistTag)
 	}
 }
+
+// TestRunner_ReuseUnavailable_BuildsInstead: when the earlier build's
+// packages of a reusable component are gone (cleaned up), the component is
+// built instead of failing the module.
+func TestRunner_ReuseUnavailable_BuildsInstead(t *testing.T) {
+	bx := setup(t, nil)
+	bx.enqueue(state.RequestModule, "first")
+	mb := bx.waitFinished()
+	if mb.State != state.ModuleStateReady {
+		t.Fatalf("build 1: %s %s", mb.State, mb.StateReason)
+	}
+	gone, _ := filepath.Glob(filepath.Join(mb.ResultDir, "rida-demo-lib-*.rpm"))
+	if len(gone) == 0 {
+		t.Fatalf("no rida-demo-lib packages in %s", mb.ResultDir)
+	}
+	for _, f := range gone {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bx.commitComponent("rida-demo-tools", map[string]string{"NOTES": "x\n"})
+	bx.enqueue(state.RequestComponent, "tools changed")
+	mb2 := bx.waitFinished()
+	states := componentStates(mb2)
+	if mb2.State != state.ModuleStateReady || states["rida-demo-lib"] != "complete" || states["rida-demo-data"] != "reused" {
+		t.Errorf("build 2: %s %q, components %v", mb2.State, mb2.StateReason, states)
+	}
+}

@@ -283,6 +283,16 @@ func (b *Backend) Prepare(ctx context.Context, build *runner.Build) error {
 		return errors.New("local: prepare: build needs Name, Stream, Context and DistTag")
 	}
 	st := newBuildState(b.BuildDir(build))
+	b.mu.Lock()
+	_, known := b.builds[st.dir]
+	b.mu.Unlock()
+	if _, err := os.Stat(st.dir); err == nil && !known {
+		// Adopting a build an earlier process started: stop what it left
+		// running before the interrupted batch is built again.
+		if n := killStrays(st.dir); n > 0 {
+			b.log.Warn("local: killed processes left by an earlier rida in the build directory", "dir", st.dir, "processes", n)
+		}
+	}
 	for _, d := range []string{st.repo, st.logs, st.work, st.rpmdb, st.home} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("local: prepare %s: %w", build.NSVC(), err)

@@ -95,6 +95,15 @@ func TestServe_SIGKILLDuringLocalBuild(t *testing.T) {
 	if before["rida-demo-lib"] != 1 || before["rida-demo-app"] != 1 {
 		t.Errorf("runs before the kill: %v", before)
 	}
+	// The first rida's interrupted build (a shell sleeping in the work
+	// tree) did not outlive the resume.
+	builds := filepath.Join(data, "builds") + "/"
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if cwd, err := os.Readlink(filepath.Join("/proc", e.Name(), "cwd")); err == nil && strings.HasPrefix(cwd, builds) {
+			t.Errorf("process %s still runs in %s", e.Name(), cwd)
+		}
+	}
 }
 
 func countRuns(t *testing.T, path string) map[string]int {

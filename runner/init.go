@@ -46,6 +46,12 @@ type InitOptions struct {
 	Marking string
 	// ID is the build id, the <index> of the dist tag.
 	ID int64
+	// Modules reads the modulemd of included modules (components.modules).
+	// Without it a module that includes others fails with a reason saying
+	// so. An included module without a repository is looked for beside the
+	// including one (.../modules/<key>); without a ref, at the including
+	// module's branch.
+	Modules ModuleReader
 }
 
 // InvalidModuleError means the module cannot be built as submitted: its
@@ -91,6 +97,16 @@ func Init(ctx context.Context, src ModuleSource, notFound error, opts InitOption
 	var builds []*Build
 	for _, parsed := range streams {
 		if err := parsed.Validate(); err != nil {
+			return nil, &InvalidModuleError{Module: label, Err: err}
+		}
+		if err := includeModules(ctx, parsed, src, opts.Modules); err != nil {
+			// A repository out of reach is infrastructure trouble; a
+			// missing module, ref or file, or a bad modulemd, is the
+			// module's own.
+			var re *readIncludedError
+			if errors.As(err, &re) && !errors.Is(err, notFound) {
+				return nil, &InfraError{Op: "init " + label, Err: err}
+			}
 			return nil, &InvalidModuleError{Module: label, Err: err}
 		}
 		// Module stream expansion: one build per buildrequired stream
@@ -155,3 +171,54 @@ func platformStream(s *modulemd.Stream) string {
 	}
 	return ""
 }
+
+// includeModules reads every module s includes and merges their components
+// into s (modulemd.Include).
+func includeModules(ctx context.Context, s *modulemd.Stream, src ModuleSource, reader ModuleReader) error {
+	if len(s.Components.Modules) == 0 {
+		return nil
+	}
+	if reader == nil {
+		return errors.New("components.modules: included modules need a module reader, which this caller has not given")
+	}
+	repoURL, _, _ := strings.Cut(src.ScmURL, "?#")
+	included := map[string]*modulemd.Stream{}
+	for key, mc := range s.Components.Modules {
+		if mc == nil {
+			continue // Include reports it
+		}
+		repo := mc.Repository
+		if repo == "" {
+			repo = strings.TrimSuffix(repoURL, "/"+path.Base(repoURL)) + "/" + key
+		}
+		ref := cmp.Or(mc.Ref, src.Branch)
+		inc, err := reader.ReadModule(ctx, repo, key, ref, "")
+		if err != nil {
+			return &readIncludedError{fmt.Errorf("components.modules.%s: reading %s at %s: %w", key, repo, ref, err)}
+		}
+		streams, err := modulemd.Parse(inc.Modulemd)
+		if err != nil {
+			return fmt.Errorf("components.modules.%s: %w", key, err)
+		}
+		if len(streams) != 1 {
+			return fmt.Errorf("components.modules.%s: the included modulemd holds %d streams, want 1", key, len(streams))
+		}
+		if streams[0].Stream == "" {
+			streams[0].Stream = ref
+		}
+		if mc.Repository == "" {
+			mc.Repository = repo
+		}
+		if mc.Ref == "" {
+			mc.Ref = ref
+		}
+		included[key] = streams[0]
+	}
+	return modulemd.Include(s, included)
+}
+
+// readIncludedError marks a failure to read an included module's modulemd.
+type readIncludedError struct{ err error }
+
+func (e *readIncludedError) Error() string { return e.err.Error() }
+func (e *readIncludedError) Unwrap() error { return e.err }

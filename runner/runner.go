@@ -447,7 +447,7 @@ func (r *Runner) init(ctx context.Context, req *state.BuildRequest, mb *state.Mo
 	}
 	builds, err := Init(ctx, src, r.opts.NotFound, InitOptions{
 		Resolver: r.opts.Resolver, DefaultRepository: cmp.Or(r.opts.DefaultRepository, DefaultComponentBase(req.ModuleRepo)),
-		Platform: r.opts.Platform, Marking: r.opts.Marking, ID: int64(mb.ID),
+		Platform: r.opts.Platform, Marking: r.opts.Marking, ID: int64(mb.ID), Modules: r.opts.Modules,
 	})
 	return src, builds, err
 }

@@ -547,3 +547,52 @@ func TestRunner_ReuseUnavailable_BuildsInstead(t *testing.T) {
 		t.Errorf("build 2: %s %q, components %v", mb2.State, mb2.StateReason, states)
 	}
 }
+
+// TestRunner_IncludedModule: a module that includes another
+// (components.modules) builds the included module's components too, in
+// batches of their own at the included module's place in the order.
+func TestRunner_IncludedModule(t *testing.T) {
+	bx := setup(t, nil)
+	// modules/rida-demo-extra holds rida-demo-docs; the demo module drops
+	// it from its own components and includes rida-demo-extra instead.
+	extra := scmtest.New(t, filepath.Join(bx.dir, "git", "modules", "rida-demo-extra"), examples.ModuleBranch)
+	extra.Commit("extra", map[string]string{"rida-demo-extra.yaml": `document: modulemd
+version: 2
+data:
+  summary: extra
+  description: The documentation, as a module of its own.
+  license: {module: [MIT]}
+  components:
+    rpms:
+      rida-demo-docs: {rationale: docs, ref: main}
+`})
+	parent := strings.Replace(string(examples.ModuleYAML()), `      rida-demo-docs:
+        rationale: Documentation built from rida-demo-data.
+        ref: main
+        buildorder: 20
+`, "", 1)
+	parent = strings.Replace(parent, "  components:\n", "  components:\n    modules:\n      rida-demo-extra: {rationale: docs as a module, buildorder: 20}\n", 1)
+	if !strings.Contains(parent, "rida-demo-extra") || strings.Contains(parent, "Documentation built from") {
+		t.Fatal("the example modulemd changed; this test's rewrite no longer applies")
+	}
+	scmtest.Open(t, bx.layout.Module.Path).Commit("include extra", map[string]string{examples.ModuleFile: parent})
+	bx.enqueue(state.RequestModule, "include")
+	mb := bx.waitFinished()
+	if mb.State != state.ModuleStateReady {
+		t.Fatalf("build: %s %s", mb.State, mb.StateReason)
+	}
+	batch := map[string]int{}
+	for _, c := range mb.Components {
+		batch[c.Key] = c.Batch
+		if c.State != "complete" {
+			t.Errorf("%s is %s", c.Key, c.State)
+		}
+	}
+	// lib,data (10) | app (20) | docs (the included module, at 20) | tools (30)
+	if batch["rida-demo-lib"] != 2 || batch["rida-demo-app"] != 3 || batch["rida-demo-docs"] != 4 || batch["rida-demo-tools"] != 5 {
+		t.Errorf("batches %v", batch)
+	}
+	if !strings.Contains(mb.Modulemd, "included") {
+		t.Errorf("the recorded modulemd does not say what was included:\n%s", mb.Modulemd)
+	}
+}

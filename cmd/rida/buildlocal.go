@@ -144,7 +144,7 @@ func buildLocal(ctx context.Context, o buildLocalOptions, stdout, stderr io.Writ
 		ScmURL: repoURL + "?#" + commit.Hash, Modulemd: data,
 	}, scm.ErrNotFound, runner.InitOptions{
 		Resolver: scm.Resolver{Mirrors: mirrors}, DefaultRepository: strings.TrimSuffix(base, "/"),
-		Platform: o.platform, ID: o.id,
+		Platform: o.platform, ID: o.id, Modules: runner.SCMModules{Mirrors: mirrors},
 	})
 	if err != nil {
 		return reportErr(stderr, err)

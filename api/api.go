@@ -169,6 +169,7 @@ func (s *Server) routes() {
 		m.HandleFunc("POST "+base+"module-builds/", s.submitBuild)
 		m.HandleFunc("GET "+base+"module-builds/{id}", s.getBuild)
 		m.HandleFunc("PATCH "+base+"module-builds/{id}", s.patchBuild)
+		m.HandleFunc("GET "+base+"module-builds/{id}/messages", s.buildMessages)
 		m.HandleFunc("GET "+base+"component-builds/", s.listComponents)
 		m.HandleFunc("GET "+base+"component-builds/{id}", s.getComponent)
 		m.HandleFunc("GET "+base+"final-modulemd/{id}", s.finalModulemd)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,4 +85,31 @@ func TestAPI_Backup(t *testing.T) {
 	if err != nil || len(builds) != 1 || builds[0].State != state.ModuleStateReady {
 		t.Errorf("restored builds = %+v, %v", builds, err)
 	}
+}
+
+func TestAPI_BuildMessages(t *testing.T) {
+	b := setup(t)
+	mb := b.putBuild(state.ModuleBuild{Name: "m", Stream: "s", Components: []state.ComponentBuild{{Key: "foo", Package: "foo", Batch: 2, State: "queued"}}},
+		state.ModuleStateInit, state.ModuleStateWait, state.ModuleStateBuild)
+	if err := b.store.UpdateComponentBuild(context.Background(), mb.ID, state.ComponentBuild{Key: "foo", Package: "foo", Batch: 2, State: "failed", Reason: "rpmbuild exited 1"}); err != nil {
+		t.Fatal(err)
+	}
+	r := b.get(fmt.Sprintf("/module-build-service/1/module-builds/%d/messages?per_page=2&page=2", mb.ID))
+	if r.status != http.StatusOK {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	m := r.json(t)
+	items := m["items"].([]any)
+	meta := m["meta"].(map[string]any)
+	if meta["total"] != float64(4) || len(items) != 2 {
+		t.Fatalf("meta %v, %d items", meta, len(items))
+	}
+	last := items[1].(map[string]any)["message"].(string)
+	if last != "component foo: failed: rpmbuild exited 1" {
+		t.Errorf("last message %q", last)
+	}
+	if first := items[0].(map[string]any)["message"].(string); !strings.HasPrefix(first, "state wait → build") {
+		t.Errorf("message %q", first)
+	}
+	expect(t, b.get("/module-build-service/1/module-builds/999/messages"), http.StatusNotFound, "")
 }

@@ -62,6 +62,11 @@ type StatusEvent struct {
 	// read in the same transaction; deliveries that no longer exist are
 	// left out.
 	Deliveries []Delivery
+	// Siblings are the other module builds of After's request (a packager
+	// v3 module or stream expansion gives one build per context), read in
+	// the same transaction; filled only when After reached a terminal
+	// state, so a request's final status can speak for all of its builds.
+	Siblings []ModuleBuild
 }
 
 // StatusUpdate is one commit status the hook wants on the forge. State is
@@ -273,6 +278,18 @@ func (s *Store) emitStatuses(tx *bolt.Tx, ev StatusEvent) error {
 			ev.Request = r
 		} else if !isNotFound(err) {
 			return err
+		}
+	}
+	if ev.After != nil && ev.After.RequestID != 0 && ev.After.State.Terminal() {
+		c := tx.Bucket(bucketModuleBuilds).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			var o ModuleBuild
+			if err := json.Unmarshal(v, &o); err != nil {
+				return fmt.Errorf("decode module build %x: %w", k, err)
+			}
+			if o.RequestID == ev.After.RequestID && o.ID != ev.After.ID {
+				ev.Siblings = append(ev.Siblings, o)
+			}
 		}
 	}
 	if ev.Request != nil {

@@ -361,3 +361,38 @@ func TestStore_StatusHook_InvalidUpdateSkipped(t *testing.T) {
 		t.Fatalf("due = %+v", due)
 	}
 }
+
+func TestStore_StatusEvent_SiblingsOnFinalState(t *testing.T) {
+	var events []StatusEvent
+	s, err := Open(filepath.Join(t.TempDir(), "rida.db"), Options{StatusesFor: func(ev StatusEvent) []StatusUpdate {
+		events = append(events, ev)
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	a, err := s.PutModuleBuild(ctx, ModuleBuild{Name: "m", Stream: "s", RequestID: 9, Context: "A", State: ModuleStateBuild})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.PutModuleBuild(ctx, ModuleBuild{Name: "m", Stream: "s", RequestID: 9, Context: "B", State: ModuleStateBuild})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PutModuleBuild(ctx, ModuleBuild{Name: "m", Stream: "s", RequestID: 10, State: ModuleStateBuild}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(events[len(events)-1].Siblings); n != 0 {
+		t.Errorf("a non-final event carries %d siblings", n)
+	}
+	b.State = ModuleStateReady
+	if _, err := s.PutModuleBuild(ctx, *b); err != nil {
+		t.Fatal(err)
+	}
+	last := events[len(events)-1]
+	if len(last.Siblings) != 1 || last.Siblings[0].ID != a.ID || last.Siblings[0].Context != "A" {
+		t.Errorf("siblings of the final event = %+v", last.Siblings)
+	}
+}

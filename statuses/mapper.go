@@ -134,6 +134,9 @@ func (m *Mapper) StatusesFor(ev state.StatusEvent) []state.StatusUpdate {
 		if st, desc, ok = buildStatus(ev.Kind, ev.Before, b); !ok {
 			return nil
 		}
+		if len(ev.Siblings) > 0 && b.State.Terminal() {
+			st, desc = aggregate(b, st, desc, ev.Siblings)
+		}
 		name, stream = b.Name, b.Stream
 		url := m.BuildURL(b.ID)
 		target = func(*state.Delivery) string { return url }
@@ -261,4 +264,37 @@ func progress(b *state.ModuleBuild) string {
 		}
 	}
 	return fmt.Sprintf("building batch %d/%d", current, len(batches))
+}
+
+// aggregate is the status of a request with several module builds (one per
+// context) when one of them, b, has just ended with st/desc: pending while
+// a sibling still runs, else the worst outcome of them all (failure, error,
+// canceled, success), so the commit never shows success over a failed
+// context, whichever finished last.
+func aggregate(b *state.ModuleBuild, st, desc string, siblings []state.ModuleBuild) (string, string) {
+	rank := map[string]int{string(forge.StateSuccess): 0, string(forge.StateCanceled): 1, string(forge.StateError): 2, string(forge.StateFailure): 3}
+	done := 1
+	worstSt, worstDesc := st, desc
+	for i := range siblings {
+		o := &siblings[i]
+		if !o.State.Terminal() {
+			continue
+		}
+		done++
+		ost, odesc, ok := buildStatus(state.StatusEventBuildState, nil, o)
+		if !ok {
+			continue
+		}
+		if rank[ost] > rank[worstSt] {
+			worstSt, worstDesc = ost, odesc
+		}
+	}
+	total := len(siblings) + 1
+	if done < total {
+		return string(forge.StatePending), fmt.Sprintf("%d of %d contexts built; %s", done, total, desc)
+	}
+	if worstSt == string(forge.StateSuccess) {
+		return worstSt, fmt.Sprintf("all %d contexts built; %s", total, desc)
+	}
+	return worstSt, worstDesc
 }

@@ -65,6 +65,19 @@ func TestMapper_StatusesFor(t *testing.T) {
 			state: "running", desc: "building batch 3/3", target: "https://rida.example/builds/42"},
 		{name: "Ready", ev: state.StatusEvent{Kind: state.StatusEventBuildState, Request: req, Before: build(state.ModuleStateBuild), After: build(state.ModuleStateReady)},
 			state: "success", desc: "built foo:main:20260301:c0ffee42", target: "https://rida.example/builds/42"},
+		// A request with two builds (two contexts): the commit shows
+		// pending until both ended, then the worse of the two.
+		{name: "ReadyWhileSiblingBuilds", ev: state.StatusEvent{Kind: state.StatusEventBuildState, Request: req, Before: build(state.ModuleStateBuild), After: build(state.ModuleStateReady),
+			Siblings: []state.ModuleBuild{*build(state.ModuleStateBuild, func(b *state.ModuleBuild) { b.ID, b.Context = 43, "CTXB" })}},
+			state: "pending", desc: "1 of 2 contexts built; built foo:main:20260301:c0ffee42", target: "https://rida.example/builds/42"},
+		{name: "ReadyAfterSiblingFailed", ev: state.StatusEvent{Kind: state.StatusEventBuildState, Request: req, Before: build(state.ModuleStateBuild), After: build(state.ModuleStateReady),
+			Siblings: []state.ModuleBuild{*build(state.ModuleStateFailed, func(b *state.ModuleBuild) {
+				b.ID, b.Context, b.FailureKind, b.StateReason = 43, "CTXB", state.FailureBuild, "Component(s) bar failed to build."
+			})}},
+			state: "failure", desc: "build failed: Component(s) bar failed to build.", target: "https://rida.example/builds/42"},
+		{name: "ReadyWithSiblingReady", ev: state.StatusEvent{Kind: state.StatusEventBuildState, Request: req, Before: build(state.ModuleStateBuild), After: build(state.ModuleStateReady),
+			Siblings: []state.ModuleBuild{*build(state.ModuleStateReady, func(b *state.ModuleBuild) { b.ID, b.Context = 43, "CTXB" })}},
+			state: "success", desc: "all 2 contexts built; built foo:main:20260301:c0ffee42", target: "https://rida.example/builds/42"},
 		{name: "Failure", ev: state.StatusEvent{Kind: state.StatusEventBuildState, Request: req, Before: build(state.ModuleStateBuild),
 			After: build(state.ModuleStateFailed, func(b *state.ModuleBuild) { b.FailureKind, b.StateReason = state.FailureBuild, "component bar failed" })},
 			state: "failure", desc: "build failed: component bar failed", target: "https://rida.example/builds/42"},

@@ -196,7 +196,7 @@ func TestServer_PatchCancel(t *testing.T) {
 		want              string
 	}{
 		{"no token", "", `{"state":"failed"}`, 401, "Authorization: Bearer"},
-		{"wrong token", "nope", `{"state":"failed"}`, 401, "not one of the configured api_tokens"},
+		{"wrong token", "nope", `{"state":"failed"}`, 401, "not one of the configured api.tokens"},
 		{"not json", testToken, `state=failed`, 400, "must be a JSON object"},
 		{"other state", testToken, `{"state":"done"}`, 400, `The only allowed change is {\"state\": \"failed\"}`},
 		{"extra key", testToken, `{"state":"failed","x":1}`, 400, "unspecified parameters: x"},

@@ -32,7 +32,7 @@ func (s *Server) who(r *http.Request) (string, error) {
 		}
 	}
 	if name == "" {
-		return "", errorf(http.StatusUnauthorized, "the bearer token is not one of the configured api_tokens")
+		return "", errorf(http.StatusUnauthorized, "the bearer token is not one of the configured api.tokens")
 	}
 	return name, nil
 }

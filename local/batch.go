@@ -234,6 +234,17 @@ func (b *Backend) buildComponent(ctx context.Context, st *buildState, build *run
 		if err := checkout(ctx, c, src, log); err != nil {
 			return fail(err.Error())
 		}
+		cache := c.Cache
+		if cache == "" && b.opts.Lookaside != "" {
+			cache = strings.TrimRight(b.opts.Lookaside, "/") + "/" + cmp.Or(c.Package, key)
+		}
+		if err := b.fetchSources(ctx, src, cache, log); err != nil {
+			var le *lookasideError
+			if errors.As(err, &le) || ctx.Err() != nil {
+				return fail("sources: " + err.Error())
+			}
+			return infraFail(err)
+		}
 		if spec, err = findSpec(src, cmp.Or(c.Package, key)); err != nil {
 			return fail(err.Error())
 		}

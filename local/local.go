@@ -34,6 +34,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -84,6 +85,15 @@ type Options struct {
 	OnFailure string
 	// Logger receives progress and the sandbox decision. Default: discard.
 	Logger *slog.Logger
+	// Lookaside is the base URL of the dist-git lookaside cache, e.g.
+	// "https://src.fedoraproject.org/repo/pkgs/rpms"; a component's sources
+	// are fetched from <Lookaside>/<package>/... when its checkout has a
+	// "sources" file (a component's own cache: in the modulemd wins).
+	// Empty: components with a sources file fail, saying so.
+	Lookaside string
+	// HTTPClient fetches lookaside sources. Default: a client with a 10
+	// minute timeout.
+	HTTPClient *http.Client
 	// Slots, when set, is shared by every build of the process and bounds
 	// the component builds running at once across all of them (the
 	// runner's max_components); Parallel still bounds one batch.
@@ -153,6 +163,9 @@ func New(opts Options) (*Backend, error) {
 	opts.Test.CreateRepo = cmp.Or(opts.Test.CreateRepo, "createrepo_c")
 	opts.Test.ModifyRepo = cmp.Or(opts.Test.ModifyRepo, "modifyrepo_c")
 	opts.Test.Bwrap = cmp.Or(opts.Test.Bwrap, "bwrap")
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = &http.Client{Timeout: 10 * time.Minute}
+	}
 	now := opts.Test.Now
 	if now == nil {
 		now = time.Now

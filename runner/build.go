@@ -61,8 +61,11 @@ type Component struct {
 	Key string
 	// Package is the package name (components.rpms.<key>.name, else Key).
 	Package string
-	// Repository is the component's git repository URL.
+	// Repository is the component's git repository URL; Cache its
+	// lookaside cache URL (components.rpms.<key>.cache), if the modulemd
+	// names one.
 	Repository string
+	Cache      string
 	// Ref is the ref the modulemd asked for; Commit is the full hash it
 	// resolved to at init.
 	Ref    string

@@ -52,7 +52,7 @@ func Plan(s *modulemd.Stream, opts PlanOptions) (*Build, error) {
 				return nil, fmt.Errorf("runner: plan %s: components.rpms.%s: ref %q was not resolved to a commit", s.Name, key, c.Ref)
 			}
 			batch.Components = append(batch.Components, &Component{
-				Key: key, Package: c.PackageName(), Repository: c.Repository,
+				Key: key, Package: c.PackageName(), Repository: c.Repository, Cache: c.Cache,
 				Ref: c.Ref, Commit: commit, Batch: mb.Number, State: ComponentQueued,
 			})
 		}

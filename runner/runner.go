@@ -599,7 +599,7 @@ func componentRecords(b *Build) []state.ComponentBuild {
 
 func componentRecord(c *Component) state.ComponentBuild {
 	return state.ComponentBuild{
-		Key: c.Key, Package: c.Package, Repository: c.Repository, Ref: c.Ref, Commit: c.Commit, Batch: c.Batch,
+		Key: c.Key, Package: c.Package, Repository: c.Repository, Cache: c.Cache, Ref: c.Ref, Commit: c.Commit, Batch: c.Batch,
 		State: string(c.State), Reason: c.Reason, NVR: c.NVR, LogPath: c.LogPath, RPMs: c.RPMs,
 		ReusedFrom: uint64(max(c.ReusedFrom, 0)), Started: c.Started, Finished: c.Finished,
 	}
@@ -731,7 +731,7 @@ func buildFromRecord(mb *state.ModuleBuild, marking string) (*Build, error) {
 			b.Batches = append(b.Batches, batch)
 		}
 		batch.Components = append(batch.Components, &Component{
-			Key: rc.Key, Package: rc.Package, Repository: rc.Repository, Ref: rc.Ref, Commit: rc.Commit,
+			Key: rc.Key, Package: rc.Package, Repository: rc.Repository, Cache: rc.Cache, Ref: rc.Ref, Commit: rc.Commit,
 			Batch: rc.Batch, State: ComponentState(rc.State), Reason: rc.Reason, NVR: rc.NVR, LogPath: rc.LogPath,
 			RPMs: rc.RPMs, ReusedFrom: int64(rc.ReusedFrom), Started: rc.Started, Finished: rc.Finished,
 		})

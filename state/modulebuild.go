@@ -121,6 +121,7 @@ type ComponentBuild struct {
 	Key        string `json:"key"`
 	Package    string `json:"package"`
 	Repository string `json:"repository,omitempty"`
+	Cache      string `json:"cache,omitempty"`
 	Ref        string `json:"ref,omitempty"`
 	Commit     string `json:"commit,omitempty"`
 	Batch      int    `json:"batch"`

@@ -64,6 +64,7 @@ type config struct {
 			Parallel  int    `yaml:"parallel"`
 			Sandbox   string `yaml:"sandbox"`
 			OnFailure string `yaml:"on_failure"`
+			Lookaside string `yaml:"lookaside"`
 		} `yaml:"local"`
 		Koji kojiConfig `yaml:"koji"`
 	} `yaml:"backend"`

@@ -250,6 +250,9 @@ func (b *Backend) buildComponent(ctx context.Context, st *buildState, build *run
 		}
 		args = append(args, "--load", st.macros)
 	}
+	if b.opts.NoDeps {
+		args = append(args, "--nodeps")
+	}
 	args = append(args, "--define", "dist "+build.DistTag, spec)
 
 	bin, cmdArgs := b.opts.Test.RPMBuild, args

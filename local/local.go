@@ -85,6 +85,12 @@ type Options struct {
 	OnFailure string
 	// Logger receives progress and the sandbox decision. Default: discard.
 	Logger *slog.Logger
+	// NoDeps runs rpmbuild with --nodeps: BuildRequires are not checked at
+	// all. The per-build rpm database holds only the module's own packages,
+	// so a component that BuildRequires host tools (gcc, make) cannot pass
+	// the check on a host whose tools are not RPMs (Debian); with NoDeps it
+	// builds with whatever the host has. Default false: checked.
+	NoDeps bool
 	// Lookaside is the base URL of the dist-git lookaside cache, e.g.
 	// "https://src.fedoraproject.org/repo/pkgs/rpms"; a component's sources
 	// are fetched from <Lookaside>/<package>/... when its checkout has a

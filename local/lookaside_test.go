@@ -88,3 +88,24 @@ func TestBackend_LookasideSources(t *testing.T) {
 		t.Errorf("no cache: %s %q", again.State, again.Reason)
 	}
 }
+
+// TestBackend_NoDeps: a component that BuildRequires a host tool the build's
+// rpm database cannot know fails the check, and builds with NoDeps.
+func TestBackend_NoDeps(t *testing.T) {
+	for _, nodeps := range []bool{false, true} {
+		name := "needs-host-tool"
+		if nodeps {
+			name += "-nodeps"
+		}
+		c := specRepo(t, name, tinySpec(name, "BuildRequires: gcc-from-the-host", ""), nil)
+		be := mustNew(t, local.Options{Sandbox: local.SandboxOff, Logger: discardLogger(), NoDeps: nodeps})
+		build := newBuild(410, []*runner.Component{c})
+		mustBuildBatches(t, be, build, &recorder{build: build}, 2)
+		switch {
+		case nodeps && c.State != runner.ComponentComplete:
+			t.Errorf("with NoDeps: %s %q", c.State, c.Reason)
+		case !nodeps && (c.State != runner.ComponentFailed || !strings.Contains(c.Reason, "gcc-from-the-host")):
+			t.Errorf("without NoDeps: %s %q", c.State, c.Reason)
+		}
+	}
+}

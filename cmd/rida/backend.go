@@ -63,8 +63,8 @@ func newBackend(ctx context.Context, cfg *config, store *state.Store, logger *sl
 		be, err := local.New(local.Options{
 			WorkDir: filepath.Join(cfg.DataDir, "builds"), Parallel: cfg.Backend.Local.Parallel,
 			Sandbox: cfg.Backend.Local.Sandbox, OnFailure: cfg.Backend.Local.OnFailure, Logger: logger,
-			Lookaside: cfg.Backend.Local.Lookaside,
-			Slots:     runner.NewLimiter(cfg.Build.MaxComponents),
+			Lookaside: cfg.Backend.Local.Lookaside, NoDeps: cfg.Backend.Local.NoDeps,
+			Slots: runner.NewLimiter(cfg.Build.MaxComponents),
 		})
 		return be, "local", err
 	}

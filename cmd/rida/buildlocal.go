@@ -50,6 +50,7 @@ type buildLocalOptions struct {
 	componentBase string
 	moduleFile    string
 	lookaside     string
+	nodeps        bool
 	id            int64
 	verbose       bool
 }
@@ -66,6 +67,7 @@ func runBuildLocal(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs.StringVar(&o.platform, "platform", "el9", "platform stream when the module buildrequires none; also the dist tag marking")
 	fs.StringVar(&o.componentBase, "component-base", "", "base URL of component repositories without an explicit repository")
 	fs.StringVar(&o.moduleFile, "file", "", "modulemd file name in the repository (default <name>.yaml)")
+	fs.BoolVar(&o.nodeps, "nodeps", false, "do not check BuildRequires (rpmbuild --nodeps): for components that need host tools this host does not have as RPMs")
 	fs.StringVar(&o.lookaside, "lookaside", "", "dist-git lookaside cache base URL for components with a sources file, e.g. https://src.fedoraproject.org/repo/pkgs/rpms")
 	fs.Int64Var(&o.id, "id", 1, "build id, the <index> part of the dist tag")
 	fs.BoolVar(&o.verbose, "v", false, "log debug details to stderr")
@@ -154,7 +156,7 @@ func buildLocal(ctx context.Context, o buildLocalOptions, stdout, stderr io.Writ
 
 	be, err := local.New(local.Options{
 		WorkDir: filepath.Join(o.workDir, "builds"), Parallel: o.parallel,
-		Sandbox: o.sandbox, OnFailure: o.onFailure, Logger: logger, Lookaside: o.lookaside,
+		Sandbox: o.sandbox, OnFailure: o.onFailure, Logger: logger, Lookaside: o.lookaside, NoDeps: o.nodeps,
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, "rida build-local:", err)

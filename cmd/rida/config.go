@@ -65,6 +65,7 @@ type config struct {
 			Sandbox   string `yaml:"sandbox"`
 			OnFailure string `yaml:"on_failure"`
 			Lookaside string `yaml:"lookaside"`
+			NoDeps    bool   `yaml:"nodeps"`
 		} `yaml:"local"`
 		Koji kojiConfig `yaml:"koji"`
 	} `yaml:"backend"`

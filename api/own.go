@@ -51,19 +51,8 @@ func (s *Server) deliveryBuilds(ctx context.Context, d *state.Delivery) ([]state
 }
 
 func (s *Server) getDelivery(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	d, err := s.opts.Store.Delivery(r.Context(), id)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	found, err := s.deliveryBuilds(r.Context(), d)
-	if err != nil {
-		s.fail(w, r, err)
+	d, found, ok := s.deliveryFromPath(w, r)
+	if !ok {
 		return
 	}
 	var builds []map[string]any
@@ -515,4 +504,26 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.opts.Logger.Info("api: backup written", "by", who, "bytes", n)
+}
+
+// deliveryFromPath loads the delivery named by the request's {id} and the
+// module builds made for its requests; on a bad id or a store error it has
+// already answered and returns false.
+func (s *Server) deliveryFromPath(w http.ResponseWriter, r *http.Request) (*state.Delivery, []state.ModuleBuild, bool) {
+	id, err := pathID(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return nil, nil, false
+	}
+	d, err := s.opts.Store.Delivery(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return nil, nil, false
+	}
+	builds, err := s.deliveryBuilds(r.Context(), d)
+	if err != nil {
+		s.fail(w, r, err)
+		return nil, nil, false
+	}
+	return d, builds, true
 }

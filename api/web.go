@@ -355,19 +355,8 @@ func (s *Server) pageDeliveries(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) pageDelivery(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	d, err := s.opts.Store.Delivery(r.Context(), id)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	builds, err := s.deliveryBuilds(r.Context(), d)
-	if err != nil {
-		s.fail(w, r, err)
+	d, builds, ok := s.deliveryFromPath(w, r)
+	if !ok {
 		return
 	}
 	type reqView struct {

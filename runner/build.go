@@ -39,6 +39,41 @@ type Build struct {
 	// Batches lists the batches in build order; Batches[0] is batch 1 and
 	// holds only MacrosComponent.
 	Batches []*Batch
+	// Deps lists the module builds this build builds against: every
+	// buildrequired module stream other than the base module (platform),
+	// resolved by the runner to one ready build, plus, transitively, the
+	// modules those require. Their packages (minus Filtered) belong in the
+	// buildroot of every batch. Sorted by Name.
+	Deps []ModuleDep
+}
+
+// ModuleDep is one module build a build is built against, as the runner's
+// resolver chose it (MBS: xmd.mbs.buildrequires.<name>).
+type ModuleDep struct {
+	// Name, Stream, Version and Context are the dependency's NSVC.
+	Name    string
+	Stream  string
+	Version uint64
+	Context string
+	// BuildID is rida's id of that module build.
+	BuildID uint64
+	// Ref is its module commit (its xmd.mbs.commit).
+	Ref string
+	// KojiTag is its Koji module tag (the Location the Koji backend
+	// reported for it); empty for builds made elsewhere.
+	KojiTag string
+	// ResultDir is where the local backend put its output (repo/ inside
+	// holds its RPMs and repodata); empty for builds made elsewhere.
+	ResultDir string
+	// RPMs lists the NEVRAs (name-epoch:version-release.arch) of the
+	// packages it built, source RPMs included.
+	RPMs []string
+	// Filtered lists the binary package names its filter.rpms keeps out of
+	// the module: they are not installed into dependents' buildroots.
+	Filtered []string
+	// Direct is true for a stream the build buildrequires itself, false
+	// for one it gets through another module's requires.
+	Direct bool
 }
 
 // NSVC returns name:stream:version:context.

@@ -259,6 +259,14 @@ func (b *Backend) buildComponent(ctx context.Context, st *buildState, build *run
 	if b.sandbox {
 		bin, cmdArgs = b.opts.Test.Bwrap, append(append(bwrapArgs(st.dir, work), b.opts.Test.RPMBuild), args...)
 	}
+	if len(build.Deps) > 0 {
+		deps := make([]string, 0, len(build.Deps))
+		for i := range build.Deps {
+			deps = append(deps, depNSVC(&build.Deps[i]))
+		}
+		fmt.Fprintf(log, "*** build root: this module's earlier batches and the packages of %s (see %s)\n",
+			strings.Join(deps, ", "), filepath.Join(st.dir, depsFile))
+	}
 	fmt.Fprintf(log, "%s\n+ %s %s\n", rpmbuildMarker, bin, strings.Join(cmdArgs, " "))
 	cmd := command(ctx, bin, cmdArgs...)
 	cmd.Dir = work

@@ -18,6 +18,13 @@ var (
 	// BuildBatch: a component batch came before module-build-macros was
 	// built, so there are no module macros to build it with.
 	ErrNoModuleMacros = errors.New("module-build-macros not built")
+
+	// Prepare: a module the build is built against (runner.Build.Deps)
+	// cannot be put into the build root: it has no result directory (built
+	// by another backend), or one of its package files is missing, is a
+	// symlink or is not a regular file. The error names the dependency's
+	// NSVC and the file.
+	ErrDepUnavailable = errors.New("module dependency unavailable")
 )
 
 // ToolError is an infrastructure failure of an external tool (rpm,

@@ -9,15 +9,19 @@
 //	  logs/<key>.log         stdout+stderr of every command run for a component
 //	  work/<key>/            checkout (src/), rpmbuild _topdir (rpmbuild/), tmp/
 //	  rpmdb/                 the build's rpm database: the "build root"
+//	  deps.txt               the module builds (Build.Deps) whose packages are in rpmdb/
 //	  macros.zz-modules      the module macros (%dist, %_module_*), see buildmacros
 //	  home/                  HOME of rpmbuild, so ~/.rpmmacros of the host never applies
 //
 // The build root is an rpm database, not a chroot: after each batch the
 // backend installs the batch's binary RPMs into rpmdb/ with
-// "rpm -i --justdb", and every rpmbuild runs with _dbpath pointing there. So
-// a component's BuildRequires are satisfied exactly by what earlier batches
-// of the same module built (the host's own rpm database is never consulted),
-// and a BuildRequires on anything else fails the component. Package files
+// "rpm -i --justdb", and every rpmbuild runs with _dbpath pointing there.
+// Prepare has put there, the same way, the binary packages of the modules
+// the build is built against (Build.Deps, read from their local result
+// directories, filter.rpms honoured). So a component's BuildRequires are
+// satisfied exactly by what earlier batches of the same module and its
+// module dependencies built (the host's own rpm database is never
+// consulted), and a BuildRequires on anything else fails the component. Package files
 // are not unpacked, so %build cannot use files of earlier batches; this
 // backend suits noarch packages and demos, not a full distribution rebuild.
 //
@@ -294,9 +298,12 @@ func newBuildState(dir string) *buildState {
 	}
 }
 
-// Prepare creates the build directory and its empty rpm database. It is
-// idempotent: preparing an existing build keeps what earlier batches built,
-// so a restarted build resumes.
+// Prepare creates the build directory and its rpm database, and installs
+// into that database the binary packages of the module builds the build is
+// built against (Build.Deps, minus each one's filtered packages; see
+// installDeps), listing them in deps.txt. It is idempotent: preparing an
+// existing build keeps what earlier batches built, so a restarted build
+// resumes.
 func (b *Backend) Prepare(ctx context.Context, build *runner.Build) error {
 	if build == nil || build.Name == "" || build.Stream == "" || build.Context == "" || build.DistTag == "" {
 		return errors.New("local: prepare: build needs Name, Stream, Context and DistTag")
@@ -321,6 +328,9 @@ func (b *Backend) Prepare(ctx context.Context, build *runner.Build) error {
 		if _, err := b.tool(ctx, "initialise rpmdb", b.opts.Test.RPM, nil, "--dbpath", st.rpmdb, "--initdb"); err != nil {
 			return err
 		}
+	}
+	if err := b.installDeps(ctx, build, st); err != nil {
+		return err
 	}
 	b.mu.Lock()
 	if _, ok := b.builds[st.dir]; !ok {

@@ -238,6 +238,7 @@ func checkRequests(tx *bolt.Tx, add addFunc) {
 
 func checkIndex(tx *bolt.Tx, add addFunc) {
 	want := map[string]string{}
+	wantDeps := map[string]bool{}
 	_ = tx.Bucket(bucketIndexModules).ForEach(func(k, v []byte) error {
 		var rec indexRecord
 		if err := json.Unmarshal(v, &rec); err != nil {
@@ -245,14 +246,27 @@ func checkIndex(tx *bolt.Tx, add addFunc) {
 			return nil
 		}
 		module, stream, _ := strings.Cut(string(k), "\x00")
-		if len(rec.Components) == 0 {
+		if len(rec.Components) == 0 && len(rec.BuildRequires) == 0 {
 			add("index module %s:%s: empty record kept", module, stream)
 		}
 		for _, c := range rec.Components {
 			want[string(componentIndexKey(c, module, stream))] = rec.ModuleRepo
 		}
+		for _, r := range rec.BuildRequires {
+			wantDeps[r.Name+"\x00"+module+"\x00"+stream] = true
+		}
 		return nil
 	})
+	_ = tx.Bucket(bucketIndexDependents).ForEach(func(k, _ []byte) error {
+		if !wantDeps[string(k)] {
+			add("dependents index entry %q has no module record", k)
+		}
+		delete(wantDeps, string(k))
+		return nil
+	})
+	for k := range wantDeps {
+		add("module record buildrequirement %q missing from the dependents index", k)
+	}
 	_ = tx.Bucket(bucketIndexComponents).ForEach(func(k, v []byte) error {
 		repo, ok := want[string(k)]
 		switch {

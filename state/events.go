@@ -47,8 +47,11 @@ const (
 	// EventRequestRequeued: a running request went back to pending after a
 	// restart.
 	EventRequestRequeued = "request.requeued"
-	defaultEventsLimit   = 100
-	maxEventsLimit       = 10000
+	// EventCascade: a build became ready and queued the rebuilds of the
+	// streams that buildrequire it (or a note why not).
+	EventCascade       = "modulebuild.cascade"
+	defaultEventsLimit = 100
+	maxEventsLimit     = 10000
 )
 
 // appendEvent writes an event in tx. data is JSON-encoded (nil → no data).

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/rida-build/rida/modgraph"
 )
 
 // IndexedComponent is one component a module stream includes, with the ref
@@ -28,6 +30,9 @@ type ModuleStream struct {
 type indexRecord struct {
 	ModuleRepo string             `json:"module_repo"`
 	Components []IndexedComponent `json:"components"`
+	// BuildRequires is what the stream's modulemd buildrequires, platform
+	// left out; mirrored into the dependents index.
+	BuildRequires []modgraph.Requirement `json:"buildrequires,omitempty"`
 }
 
 func moduleIndexKey(module, stream string) []byte {
@@ -64,11 +69,48 @@ func (s *Store) SetModuleComponents(ctx context.Context, module, stream, moduleR
 		}
 	}
 	return wrap("SetModuleComponents", s.update(ctx, "SetModuleComponents", func(tx *bolt.Tx) error {
-		return s.setModuleComponents(tx, module, stream, moduleRepo, comps)
+		return s.setModuleComponents(tx, module, stream, moduleRepo, comps, nil)
 	}))
 }
 
-func (s *Store) setModuleComponents(tx *bolt.Tx, module, stream, moduleRepo string, comps []IndexedComponent) error {
+// IndexedStream is what the index keeps of one module stream.
+type IndexedStream struct {
+	Module     string
+	Stream     string
+	ModuleRepo string
+	// Components are the RPM components it builds, its included modules'
+	// components among them.
+	Components []IndexedComponent
+	// BuildRequires is what its modulemd buildrequires, platform left out.
+	BuildRequires []modgraph.Requirement
+}
+
+// SetModuleStream is SetModuleComponents that also records what the
+// stream buildrequires, in the same transaction, in the index of
+// dependents (buildrequired module → streams that buildrequire it) that
+// cascades and `rida which-modules` read. A stream with no components and
+// no buildrequires is removed from both indexes.
+func (s *Store) SetModuleStream(ctx context.Context, is IndexedStream) error {
+	if err := validateIndexArgs("SetModuleStream", [2]string{"module", is.Module}, [2]string{"stream", is.Stream}); err != nil {
+		return err
+	}
+	for i, c := range is.Components {
+		if err := validateIndexArgs("SetModuleStream",
+			[2]string{fmt.Sprintf("Components[%d].Name", i), c.Name}, [2]string{fmt.Sprintf("Components[%d].Ref", i), c.Ref}); err != nil {
+			return err
+		}
+	}
+	for i, r := range is.BuildRequires {
+		if err := validateIndexArgs("SetModuleStream", [2]string{fmt.Sprintf("BuildRequires[%d].Name", i), r.Name}); err != nil {
+			return err
+		}
+	}
+	return wrap("SetModuleStream", s.update(ctx, "SetModuleStream", func(tx *bolt.Tx) error {
+		return s.setModuleComponents(tx, is.Module, is.Stream, is.ModuleRepo, is.Components, is.BuildRequires)
+	}))
+}
+
+func (s *Store) setModuleComponents(tx *bolt.Tx, module, stream, moduleRepo string, comps []IndexedComponent, reqs []modgraph.Requirement) error {
 	mb, cb := tx.Bucket(bucketIndexModules), tx.Bucket(bucketIndexComponents)
 	mk := moduleIndexKey(module, stream)
 	var old indexRecord
@@ -85,12 +127,15 @@ func (s *Store) setModuleComponents(tx *bolt.Tx, module, stream, moduleRepo stri
 		return cmpStrings(a.Name+"\x00"+a.Ref, b.Name+"\x00"+b.Ref)
 	})
 	uniq = slices.Compact(uniq)
-	if len(uniq) == 0 {
+	if err := setStreamBuildRequires(tx, module, stream, old.BuildRequires, reqs); err != nil {
+		return err
+	}
+	if len(uniq) == 0 && len(reqs) == 0 {
 		if err := mb.Delete(mk); err != nil {
 			return err
 		}
 	} else {
-		if err := putJSON(mb, mk, indexRecord{ModuleRepo: moduleRepo, Components: uniq}); err != nil {
+		if err := putJSON(mb, mk, indexRecord{ModuleRepo: moduleRepo, Components: uniq, BuildRequires: reqs}); err != nil {
 			return err
 		}
 		for _, c := range uniq {

@@ -77,7 +77,7 @@ func populateIndex(tb testing.TB, s *Store, n int) {
 				for range 10 {
 					comps = append(comps, IndexedComponent{fmt.Sprintf("pkg%04d", rng.IntN(5000)), "main"})
 				}
-				if err := s.setModuleComponents(tx, fmt.Sprintf("mod%05d", i), "main", fmt.Sprintf("modules/mod%05d", i), comps); err != nil {
+				if err := s.setModuleComponents(tx, fmt.Sprintf("mod%05d", i), "main", fmt.Sprintf("modules/mod%05d", i), comps, nil); err != nil {
 					return err
 				}
 			}

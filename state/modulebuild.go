@@ -98,6 +98,28 @@ type ModuleBuild struct {
 	// for FailureBuild, error for FailureInfra, canceled for
 	// FailureCanceled. Empty (older records, other writers) means unknown.
 	FailureKind FailureKind `json:"failure_kind,omitempty"`
+	// Platform is the platform stream the build buildrequires ("" for
+	// none): the resolver matches buildrequired builds on it.
+	Platform string `json:"platform,omitempty"`
+	// BuildRequires lists the module builds it was built against (MBS:
+	// xmd.mbs.buildrequires), platform excluded, sorted by name.
+	BuildRequires []BuiltAgainst `json:"buildrequires,omitempty"`
+	// Cascade says what the build's becoming ready queued; set by the
+	// store in that transaction and kept by later puts.
+	Cascade *CascadeRecord `json:"cascade,omitempty"`
+}
+
+// BuiltAgainst is one module build a build was built against.
+type BuiltAgainst struct {
+	Name    string `json:"name"`
+	Stream  string `json:"stream"`
+	Version uint64 `json:"version"`
+	Context string `json:"context"`
+	// BuildID is rida's id of that build.
+	BuildID uint64 `json:"build_id"`
+	// Direct is false for a module that came in through another module's
+	// requires.
+	Direct bool `json:"direct"`
 }
 
 // FailureKind classifies a failed module build.
@@ -184,6 +206,9 @@ func (s *Store) putModuleBuild(tx *bolt.Tx, mb ModuleBuild) (*ModuleBuild, error
 			return nil, err
 		}
 		mb.CreatedAt, mb.Transitions = prev.CreatedAt, prev.Transitions
+		if mb.Cascade == nil {
+			mb.Cascade = prev.Cascade
+		}
 	}
 	mb.UpdatedAt = now
 	subject := "modulebuild/" + strconv.FormatUint(mb.ID, 10)
@@ -201,7 +226,15 @@ func (s *Store) putModuleBuild(tx *bolt.Tx, mb ModuleBuild) (*ModuleBuild, error
 	} else if err := s.appendEvent(tx, EventModuleBuildPut, subject, nil); err != nil {
 		return nil, err
 	}
+	if mb.State == ModuleStateReady && (prev == nil || prev.State != ModuleStateReady) {
+		if err := s.cascade(tx, &mb); err != nil {
+			return nil, fmt.Errorf("cascade from build %d: %w", mb.ID, err)
+		}
+	}
 	if err := putJSON(b, u64(mb.ID), mb); err != nil {
+		return nil, err
+	}
+	if err := indexBuildState(tx, &mb); err != nil {
 		return nil, err
 	}
 	if err := s.emitStatuses(tx, StatusEvent{Kind: StatusEventBuildState, Before: prev, After: &mb}); err != nil {

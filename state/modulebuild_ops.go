@@ -136,7 +136,7 @@ func (s *Store) RequeueRunning(ctx context.Context, key string) (*BuildRequest, 
 		}
 		merged, err := s.enqueue(tx, BuildRequest{
 			Module: r.Module, Stream: r.Stream, Kind: r.Kind, Reasons: r.Reasons, DeliveryIDs: r.DeliveryIDs,
-			ContentKeys: r.ContentKeys, ComponentCommits: r.ComponentCommits, ModuleRepo: r.ModuleRepo,
+			ContentKeys: r.ContentKeys, ComponentCommits: r.ComponentCommits, ModuleRepo: r.ModuleRepo, CascadeFrom: r.CascadeFrom,
 		})
 		if err != nil {
 			return err

@@ -22,13 +22,20 @@ const (
 	RequestModule RequestKind = "module"
 	// RequestComponent: a component included by the module changed.
 	RequestComponent RequestKind = "component"
+	// RequestCascade: a module stream it buildrequires got a new build
+	// (CascadeFrom names it). Started after pushes, in the order queued,
+	// which is the cascade's build order.
+	RequestCascade RequestKind = "cascade"
 )
 
 func (k RequestKind) priority() byte {
-	if k == RequestModule {
+	switch k {
+	case RequestModule:
 		return 0
+	case RequestComponent:
+		return 1
 	}
-	return 1
+	return 2
 }
 
 // RequestState is where a build request is in the queue.
@@ -98,6 +105,11 @@ type BuildRequest struct {
 	// ComponentCommits are the component commits that triggered it; on merge
 	// they are united by component name, the newer commit winning.
 	ComponentCommits []ComponentCommit `json:"component_commits,omitempty"`
+	// CascadeFrom is the module build whose becoming ready queued this
+	// request (0 for a push or an API call); it is kept when a push merges
+	// in. A build of a cascaded request does not cascade again: the first
+	// build's cascade already queued every stream downstream.
+	CascadeFrom uint64 `json:"cascade_from,omitempty"`
 	// Merges counts requests merged into this one after it was created.
 	Merges     int       `json:"merges"`
 	CreatedAt  time.Time `json:"created_at"`
@@ -151,8 +163,8 @@ func validateRequest(op string, r *BuildRequest) error {
 		return &ValidationError{Op: op, Field: "BuildRequest.Module", Reason: "must not contain ':' or NUL"}
 	case strings.ContainsRune(r.Stream, 0):
 		return &ValidationError{Op: op, Field: "BuildRequest.Stream", Reason: "must not contain NUL"}
-	case r.Kind != RequestModule && r.Kind != RequestComponent:
-		return &ValidationError{Op: op, Field: "BuildRequest.Kind", Reason: fmt.Sprintf("must be %q or %q, got %q", RequestModule, RequestComponent, r.Kind)}
+	case r.Kind != RequestModule && r.Kind != RequestComponent && r.Kind != RequestCascade:
+		return &ValidationError{Op: op, Field: "BuildRequest.Kind", Reason: fmt.Sprintf("must be %q, %q or %q, got %q", RequestModule, RequestComponent, RequestCascade, r.Kind)}
 	}
 	return nil
 }
@@ -257,8 +269,11 @@ func (s *Store) enqueue(tx *bolt.Tx, in BuildRequest) (EnqueueResult, error) {
 				r.ComponentCommits = append(r.ComponentCommits, cc)
 			}
 		}
-		if in.Kind == RequestModule {
-			r.Kind = RequestModule
+		if in.Kind.priority() < r.Kind.priority() {
+			r.Kind = in.Kind
+		}
+		if r.CascadeFrom == 0 {
+			r.CascadeFrom = in.CascadeFrom
 		}
 		r.Merges++
 		r.UpdatedAt = now
@@ -298,7 +313,7 @@ func (s *Store) enqueue(tx *bolt.Tx, in BuildRequest) (EnqueueResult, error) {
 		ID: id, Key: key, Module: in.Module, Stream: in.Stream, Kind: in.Kind, State: RequestPending,
 		Reasons: appendNew(nil, in.Reasons...), DeliveryIDs: appendNew(nil, in.DeliveryIDs...),
 		ContentKeys: appendNew(nil, in.ContentKeys...), ModuleCommit: in.ModuleCommit, ModuleRepo: in.ModuleRepo,
-		CreatedAt: now, UpdatedAt: now,
+		CascadeFrom: in.CascadeFrom, CreatedAt: now, UpdatedAt: now,
 	}
 	for _, cc := range in.ComponentCommits {
 		if i := slices.IndexFunc(r.ComponentCommits, func(o ComponentCommit) bool { return o.Name == cc.Name }); i >= 0 {

@@ -46,6 +46,7 @@ func allBuckets() [][]byte {
 		bucketRequests, bucketQueue, bucketQueuePending, bucketRequestsContent,
 		bucketIndexModules, bucketIndexComponents, bucketEvents,
 		bucketModuleBuilds, bucketComponentBuilds, bucketStatusOutbox, bucketStatusOutboxDue,
+		bucketIndexDependents, bucketBuildsByStream,
 	}
 }
 
@@ -87,6 +88,16 @@ type Options struct {
 	// fast: no I/O, no store calls. Default nil: no outbox entries are
 	// written (package statuses provides one: (*statuses.Mapper).StatusesFor).
 	StatusesFor func(StatusEvent) []StatusUpdate
+
+	// CascadeFor, when set, says which build requests a module build's
+	// becoming ready queues (the rebuilds of the streams that buildrequire
+	// it) and, as a note, why it queues none or fewer. The store calls it
+	// inside the transaction that moves the build to ready and enqueues
+	// what it returns in that same transaction, so a crash can neither
+	// lose the cascade nor queue it twice. It must be pure and fast: it
+	// may call only the lookups CascadeEvent gives. Default nil: nothing
+	// cascades (package runner provides one: runner.Cascader).
+	CascadeFor func(CascadeEvent) ([]BuildRequest, string)
 
 	// OnStatusQueued, when set, is called after a transaction that made an
 	// outbox entry due has committed (outside the transaction), to wake
@@ -181,9 +192,11 @@ func Open(path string, opts Options) (*Store, error) {
 			}
 		}
 		if found == 0 {
-			return tx.Bucket(bucketMeta).Put(keySchema, u64(SchemaVersion))
+			if err := tx.Bucket(bucketMeta).Put(keySchema, u64(SchemaVersion)); err != nil {
+				return err
+			}
 		}
-		return nil
+		return fillBuildsByStream(tx)
 	}); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("state: open %s: init: %w", path, err)

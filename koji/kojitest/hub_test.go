@@ -283,3 +283,75 @@ func TestHub_BuildTaskLifecycle(t *testing.T) {
 		t.Errorf("recorded: %+v", last)
 	}
 }
+
+// TestHub_InheritanceWithSeveralParents holds the double to Koji's
+// readInheritanceData/_writeInheritanceData: links come back by priority
+// whatever order they were written in, a write merges into the current
+// links (an unchanged link stays), and duplicate priorities are refused
+// with the hub's message, the parents listed current links first.
+func TestHub_InheritanceWithSeveralParents(t *testing.T) {
+	h, c := setup(t, kojitest.Options{})
+	mustLogin(t, c)
+	ctx := context.Background()
+	child := h.SeedTag(kojitest.TagSeed{Name: "child"})
+	p1 := h.SeedTag(kojitest.TagSeed{Name: "p1"})
+	p2 := h.SeedTag(kojitest.TagSeed{Name: "p2"})
+	p3 := h.SeedTag(kojitest.TagSeed{Name: "p3"})
+	entry := func(parent, prio int) map[string]any {
+		return map[string]any{"parent_id": parent, "priority": prio, "maxdepth": nil,
+			"intransitive": false, "noconfig": false, "pkg_filter": ""}
+	}
+	if _, err := c.Call(ctx, "setInheritanceData", child, []any{entry(p2, 10), entry(p1, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		ParentID int    `json:"parent_id"`
+		ChildID  int    `json:"child_id"`
+		Name     string `json:"name"`
+		Priority int    `json:"priority"`
+		MaxDepth *int   `json:"maxdepth"`
+	}
+	read := func() []row {
+		t.Helper()
+		v, err := c.Call(ctx, "getInheritanceData", "child")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rows []row
+		if err := v.Decode(&rows); err != nil {
+			t.Fatal(err)
+		}
+		return rows
+	}
+	rows := read()
+	if len(rows) != 2 || rows[0].Name != "p1" || rows[0].Priority != 0 || rows[1].Name != "p2" || rows[1].Priority != 10 ||
+		rows[0].ChildID != child || rows[0].MaxDepth != nil {
+		t.Fatalf("inheritance %+v", rows)
+	}
+	// Existing links sent back unchanged plus a new one: all three kept.
+	if _, err := c.Call(ctx, "setInheritanceData", child, []any{entry(p1, 0), entry(p2, 10), entry(p3, 20)}); err != nil {
+		t.Fatal(err)
+	}
+	if rows := read(); len(rows) != 3 || rows[2].Name != "p3" || rows[2].Priority != 20 {
+		t.Fatalf("inheritance %+v", rows)
+	}
+	// Only the new link sent: the others stay (clear defaults to false).
+	_, err := c.Call(ctx, "setInheritanceData", child, []any{map[string]any{"parent_id": p3, "delete link": true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Call(ctx, "setInheritanceData", child, []any{entry(p3, 30)}); err != nil {
+		t.Fatal(err)
+	}
+	if rows := read(); len(rows) != 3 || rows[2].Name != "p3" || rows[2].Priority != 30 {
+		t.Fatalf("inheritance %+v", rows)
+	}
+	_, err = c.Call(ctx, "setInheritanceData", child, []any{entry(p3, 10)})
+	wantFault(t, err, koji.GenericError, "Multiple parent tags (["+strconv.Itoa(p2)+", "+strconv.Itoa(p3)+
+		"]) cannot have the same priority value (10) on child tag "+strconv.Itoa(child))
+	_, err = c.Call(ctx, "setInheritanceData", child, []any{entry(999, 40)})
+	wantFault(t, err, koji.GenericError, "No such tagInfo: 999")
+	if rows := read(); len(rows) != 3 || rows[2].Priority != 30 {
+		t.Fatalf("a refused write changed the inheritance: %+v", rows)
+	}
+}

@@ -1,6 +1,7 @@
 package kojitest
 
 import (
+	"cmp"
 	"crypto/md5"
 	"encoding/base64"
 	"encoding/hex"
@@ -272,32 +273,51 @@ func (h *Hub) setInheritanceData(_ *callCtx, a bound) (any, *wire.Fault) {
 	default:
 		return nil, genericf("Invalid type for inheritance data: %s", pyType(a["data"]))
 	}
-	links := map[int]link{}
-	if !truthy(a["clear"]) {
-		for _, l := range t.parents {
-			links[l.parentID] = l
-		}
-	}
+	// As Koji's _writeInheritanceData: every link's fields are checked and
+	// its parent looked up (strict) first, in the order given; then the
+	// links are merged into the current ones (read by priority, new parents
+	// after them in the order given), and priorities must be unique among
+	// the links kept.
 	for _, item := range data {
 		m, ok := item.(map[string]any)
 		if !ok {
 			return nil, genericf("Invalid inheritance link: %s", pyType(item))
 		}
-		pid, ok := toInt(m["parent_id"])
-		if !ok {
-			return nil, genericf("No value for parent_id")
-		}
-		if h.tags[int(pid)] == nil {
-			return nil, genericf("No such tagInfo: %d", pid)
-		}
+		fields := []string{"parent_id", "priority", "maxdepth", "intransitive", "noconfig", "pkg_filter"}
 		if truthy(m["delete link"]) {
-			delete(links, int(pid))
-			continue
+			fields = fields[:1]
 		}
-		for _, k := range []string{"parent_id", "priority", "maxdepth", "intransitive", "noconfig", "pkg_filter"} {
+		for _, k := range fields {
 			if _, ok := m[k]; !ok {
 				return nil, genericf("No value for %s", k)
 			}
+		}
+		if _, f := h.mustTag(m["parent_id"]); f != nil {
+			return nil, f
+		}
+	}
+	var order []int
+	links := map[int]link{}
+	deleted := map[int]bool{}
+	current := slices.Clone(t.parents)
+	slices.SortFunc(current, func(x, y link) int { return cmp.Compare(x.priority, y.priority) })
+	for _, l := range current {
+		order = append(order, l.parentID)
+		links[l.parentID] = l
+		if truthy(a["clear"]) {
+			deleted[l.parentID] = true
+		}
+	}
+	for _, item := range data {
+		m := item.(map[string]any)
+		pid64, _ := toInt(m["parent_id"])
+		pid := int(pid64)
+		if _, known := links[pid]; !known && !deleted[pid] {
+			order = append(order, pid)
+		}
+		if truthy(m["delete link"]) {
+			deleted[pid] = true
+			continue
 		}
 		prio, ok := toInt(m["priority"])
 		if !ok {
@@ -313,20 +333,33 @@ func (h *Hub) setInheritanceData(_ *callCtx, a bound) (any, *wire.Fault) {
 			maxdepth = md
 		}
 		filter, _ := m["pkg_filter"].(string)
-		links[int(pid)] = link{parentID: int(pid), priority: prio, maxdepth: maxdepth,
+		links[pid] = link{parentID: pid, priority: prio, maxdepth: maxdepth,
 			intransitive: truthy(m["intransitive"]), noconfig: truthy(m["noconfig"]), pkgFilter: filter}
+		delete(deleted, pid)
 	}
-	seen := map[int64]bool{}
 	var out []link
-	for _, l := range links {
-		if seen[l.priority] {
-			return nil, genericf("Multiple parent tags with priority %d", l.priority)
+	byPrio := map[int64][]int{}
+	var prios []int64
+	for _, pid := range order {
+		l, ok := links[pid]
+		if !ok || deleted[pid] {
+			continue
 		}
-		seen[l.priority] = true
-		if l.parentID == t.id {
-			return nil, genericf("Tag %s cannot inherit from itself", t.name)
+		if len(byPrio[l.priority]) == 0 {
+			prios = append(prios, l.priority)
 		}
+		byPrio[l.priority] = append(byPrio[l.priority], pid)
 		out = append(out, l)
+	}
+	for _, p := range prios {
+		if ids := byPrio[p]; len(ids) > 1 {
+			strs := make([]string, len(ids))
+			for i, id := range ids {
+				strs[i] = strconv.Itoa(id)
+			}
+			return nil, genericf("Multiple parent tags ([%s]) cannot have the same priority value (%d) on child tag %d",
+				strings.Join(strs, ", "), p, t.id)
+		}
 	}
 	t.parents = out
 	return nil, nil

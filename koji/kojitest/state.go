@@ -776,10 +776,24 @@ type TagState struct {
 	Extra  map[string]any
 	// Parents lists the parent tag names by priority.
 	Parents []string
+	// Inheritance lists the inheritance links by priority.
+	Inheritance []Link
 	// Groups maps group name to its packages (own groups only).
 	Groups map[string][]string
 	// Packages lists the package list entries (own, not inherited).
 	Packages []string
+}
+
+// Link is one inheritance link of a tag, as getInheritanceData gives it.
+type Link struct {
+	Parent   string
+	ParentID int
+	Priority int64
+	// MaxDepth is nil (no limit) or an int64.
+	MaxDepth     any
+	Intransitive bool
+	NoConfig     bool
+	PkgFilter    string
 }
 
 // Tag returns a snapshot of a tag.
@@ -800,6 +814,9 @@ func (h *Hub) Tag(name string) (TagState, bool) {
 	slices.SortFunc(links, func(a, b link) int { return int(a.priority - b.priority) })
 	for _, l := range links {
 		s.Parents = append(s.Parents, h.tags[l.parentID].name)
+		s.Inheritance = append(s.Inheritance, Link{Parent: h.tags[l.parentID].name, ParentID: l.parentID,
+			Priority: l.priority, MaxDepth: l.maxdepth, Intransitive: l.intransitive, NoConfig: l.noconfig,
+			PkgFilter: l.pkgFilter})
 	}
 	for n, g := range t.groups {
 		s.Groups[n] = slices.Clone(g.pkgs)

@@ -82,7 +82,8 @@ type BackendTestOptions struct {
 // Backend builds module components in Koji, following MBS's
 // KojiModuleBuilder: per module build a destination tag
 // "module-N-S-V-C", a build tag "<tag>-build" inheriting from the base
-// module's tag, a build target, then one Koji build task per component,
+// module's tag and from every module dependency's tag (runner.Build.Deps),
+// a build target, then one Koji build task per component,
 // tagging and a build-tag repo regeneration after every batch.
 //
 // It implements runner.Backend and is safe for concurrent use by several
@@ -359,7 +360,7 @@ func (be *Backend) Prepare(ctx context.Context, b *runner.Build) error {
 	if err := be.ensureGroups(ctx, st); err != nil {
 		return fmt.Errorf("koji: prepare %s: groups: %w", b.NSVC(), err)
 	}
-	if err := be.ensureInheritance(ctx, st, tagIDs[1]); err != nil {
+	if err := be.ensureInheritance(ctx, st, tagIDs[1], be.inheritParents(b)); err != nil {
 		return fmt.Errorf("koji: prepare %s: inheritance: %w", b.NSVC(), err)
 	}
 	if err := be.ensureTarget(ctx, st); err != nil {
@@ -460,32 +461,83 @@ type inheritLink struct {
 	PkgFilter    string `json:"pkg_filter"`
 }
 
-// ensureInheritance makes the build tag inherit from the base module tag,
-// after any parent it already has (MBS: priorities step by 10).
-func (be *Backend) ensureInheritance(ctx context.Context, st *buildState, buildTagID int) error {
-	var base tagInfo
-	if err := callInto(ctx, be.c, &base, "getTag", be.opts.BaseModuleTag, KW{"strict": true}); err != nil {
-		return err
+// inheritParent is one tag the build tag must inherit from, with what it
+// is for error messages.
+type inheritParent struct {
+	tag  string
+	what string // "base module tag" or "dependency N:S:V:C"
+}
+
+// inheritParents returns the tags the build tag inherits from, in the order
+// their priorities are given: the base module tag first, then every module
+// dependency's tag (b.Deps, sorted by name, stream, version, context), each
+// tag once. A dependency without a KojiTag (built elsewhere) gets the tag
+// the backend names a module's tag by, from its NSVC.
+func (be *Backend) inheritParents(b *runner.Build) []inheritParent {
+	out := []inheritParent{{tag: be.opts.BaseModuleTag, what: "base module tag"}}
+	seen := map[string]bool{be.opts.BaseModuleTag: true}
+	deps := slices.Clone(b.Deps)
+	slices.SortStableFunc(deps, func(x, y runner.ModuleDep) int {
+		return cmp.Or(cmp.Compare(x.Name, y.Name), cmp.Compare(x.Stream, y.Stream),
+			cmp.Compare(x.Version, y.Version), cmp.Compare(x.Context, y.Context))
+	})
+	for _, d := range deps {
+		tag := cmp.Or(d.KojiTag, modulemd.KojiTag(d.Name, d.Stream, d.Version, d.Context))
+		if seen[tag] {
+			continue
+		}
+		seen[tag] = true
+		out = append(out, inheritParent{tag: tag,
+			what: "dependency " + modulemd.NSVC(d.Name, d.Stream, d.Version, d.Context)})
 	}
+	return out
+}
+
+// ensureInheritance makes the build tag inherit from every parent, as
+// MBS's buildroot_add_repos (_koji_add_many_tag_inheritance): the build
+// tag's inheritance sorted by priority, getTag of each parent (strict), then
+// one setInheritanceData with the existing links plus one for each parent
+// not yet there, at priorities from (last priority + 10), or 0, in steps of
+// 10. Nothing is written when every parent is already there, so a resumed
+// build's Prepare changes nothing.
+func (be *Backend) ensureInheritance(ctx context.Context, st *buildState, buildTagID int, parents []inheritParent) error {
 	var links []inheritLink
 	if err := callInto(ctx, be.c, &links, "getInheritanceData", st.buildTag); err != nil {
 		return err
 	}
+	slices.SortStableFunc(links, func(x, y inheritLink) int { return cmp.Compare(x.Priority, y.Priority) })
 	prio := 0
+	have := map[int]bool{}
 	for _, l := range links {
-		if l.ParentID == base.ID {
-			return nil
-		}
-		prio = max(prio, l.Priority+10)
+		have[l.ParentID] = true
 	}
-	data := make([]any, 0, len(links)+1)
+	if len(links) > 0 {
+		prio = links[len(links)-1].Priority + 10
+	}
+	data := make([]any, 0, len(links)+len(parents))
 	for _, l := range links {
 		data = append(data, l)
 	}
-	data = append(data, map[string]any{
-		"parent_id": base.ID, "priority": prio, "maxdepth": nil,
-		"intransitive": false, "noconfig": false, "pkg_filter": "",
-	})
+	added := 0
+	for _, p := range parents {
+		var t tagInfo
+		if err := callInto(ctx, be.c, &t, "getTag", p.tag, KW{"strict": true}); err != nil {
+			return fmt.Errorf("%s: tag %s: %w", p.what, p.tag, err)
+		}
+		if have[t.ID] {
+			continue
+		}
+		have[t.ID] = true
+		data = append(data, map[string]any{
+			"parent_id": t.ID, "priority": prio, "maxdepth": nil,
+			"intransitive": false, "noconfig": false, "pkg_filter": "",
+		})
+		prio += 10
+		added++
+	}
+	if added == 0 {
+		return nil
+	}
 	_, err := be.c.Call(ctx, "setInheritanceData", buildTagID, data)
 	return err
 }

@@ -19,8 +19,24 @@ import (
 //
 // Expanding an empty stream list ("every active stream") or an exclusion
 // ("-f27") needs the list of available streams, which a module's own
-// repository does not give: that is an error naming the field.
-func Expand(s *Stream) ([]*Stream, error) {
+// repository does not give: Expand refuses it with an error naming the
+// field; ExpandWith takes the list from its options.
+func Expand(s *Stream) ([]*Stream, error) { return ExpandWith(s, ExpandOptions{}) }
+
+// ExpandOptions is what ExpandWith needs from outside the document.
+type ExpandOptions struct {
+	// Available lists, per module name, the streams that can be built
+	// against (rida: the streams with a ready build). An empty
+	// buildrequires list expands to all of them, a list of exclusions to
+	// those not excluded, as MBS's MSE does. A module missing here cannot
+	// be expanded that way: an error names the field.
+	Available map[string][]string
+}
+
+// ExpandWith is Expand with the available streams of the buildrequired
+// modules, for empty stream lists and exclusions. Expanding to no stream
+// at all is an error naming the field and the streams that were available.
+func ExpandWith(s *Stream, opts ExpandOptions) ([]*Stream, error) {
 	if !needsExpansion(s) {
 		return []*Stream{s}, nil
 	}
@@ -28,23 +44,43 @@ func Expand(s *Stream) ([]*Stream, error) {
 	seen := map[string]bool{}
 	for i, dep := range s.Dependencies {
 		names := sortedKeys(dep.BuildRequires)
+		chosen := map[string][]string{}
 		for _, name := range names {
 			streams := dep.BuildRequires[name]
 			path := fmt.Sprintf("dependencies[%d].buildrequires.%s", i, name)
-			if len(streams) == 0 {
-				return nil, fmt.Errorf("modulemd: expand: %s: an empty list means every active stream, which rida cannot know; name the streams", path)
-			}
+			explicit, excluded := []string{}, []string{}
 			for _, st := range streams {
-				if strings.HasPrefix(st, "-") || st == "" {
-					return nil, fmt.Errorf("modulemd: expand: %s: %q: exclusions need the list of available streams, which rida cannot know; name the streams", path, st)
+				if ex, ok := strings.CutPrefix(st, "-"); ok {
+					excluded = append(excluded, ex)
+				} else if st != "" {
+					explicit = append(explicit, st)
 				}
+			}
+			if len(explicit) > 0 {
+				chosen[name] = explicit
+				continue
+			}
+			avail, known := opts.Available[name]
+			if !known {
+				if len(streams) == 0 {
+					return nil, fmt.Errorf("modulemd: expand: %s: an empty list means every active stream, which rida cannot know; name the streams", path)
+				}
+				return nil, fmt.Errorf("modulemd: expand: %s: %q: exclusions need the list of available streams, which rida cannot know; name the streams", path, "-"+excluded[0])
+			}
+			for _, st := range avail {
+				if !slices.Contains(excluded, st) {
+					chosen[name] = append(chosen[name], st)
+				}
+			}
+			if len(chosen[name]) == 0 {
+				return nil, fmt.Errorf("modulemd: expand: %s: %q matches none of the available streams of %s (%s): build one of its streams first", path, streams, name, strings.Join(avail, ", "))
 			}
 		}
 		combos := [][]string{nil}
 		for _, name := range names {
 			var next [][]string
 			for _, c := range combos {
-				for _, st := range dep.BuildRequires[name] {
+				for _, st := range chosen[name] {
 					next = append(next, append(slices.Clone(c), st))
 				}
 			}
@@ -63,7 +99,7 @@ func Expand(s *Stream) ([]*Stream, error) {
 			seen[key.String()] = true
 			req := map[string][]string{}
 			for name, streams := range dep.Requires {
-				if b, ok := dep.BuildRequires[name]; ok && slices.Equal(b, streams) {
+				if b, ok := dep.BuildRequires[name]; ok && slices.Equal(b, streams) && len(chosen[name]) > 0 {
 					req[name] = []string{br[name][0]}
 				} else {
 					req[name] = slices.Clone(streams)

@@ -70,3 +70,52 @@ func TestExpand(t *testing.T) {
 		})
 	}
 }
+
+func TestExpandWith_Available(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		br      map[string][]string
+		avail   map[string][]string
+		want    []string
+		wantErr string
+	}{
+		{name: "empty list", br: map[string][]string{"platform": {"el9"}, "perl": {}}, avail: map[string][]string{"perl": {"5.30", "5.32"}},
+			want: []string{"perl:5.30", "perl:5.32"}},
+		{name: "exclusion", br: map[string][]string{"platform": {"el9"}, "perl": {"-5.30"}}, avail: map[string][]string{"perl": {"5.30", "5.32", "5.34"}},
+			want: []string{"perl:5.32", "perl:5.34"}},
+		{name: "nothing left", br: map[string][]string{"platform": {"el9"}, "perl": {"-5.30"}}, avail: map[string][]string{"perl": {"5.30"}},
+			wantErr: "matches none of the available streams of perl (5.30)"},
+		{name: "not known", br: map[string][]string{"platform": {"el9"}, "perl": {}}, avail: map[string][]string{},
+			wantErr: "an empty list means every active stream"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &Stream{Name: "m", Dependencies: []Dependencies{{BuildRequires: tc.br, Requires: map[string][]string{"perl": tc.br["perl"]}}}}
+			out, err := ExpandWith(s, ExpandOptions{Available: tc.avail})
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, o := range out {
+				st := o.Dependencies[0].BuildRequires["perl"]
+				if len(st) != 1 {
+					t.Fatalf("not pinned: %v", st)
+				}
+				// The runtime requirement equal to the buildrequirement is
+				// pinned to the stream built against.
+				if rq := o.Dependencies[0].Requires["perl"]; len(rq) != 1 || rq[0] != st[0] {
+					t.Errorf("requires %v, want [%s]", rq, st[0])
+				}
+				got = append(got, "perl:"+st[0])
+			}
+			if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

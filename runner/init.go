@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rida-build/rida/modgraph"
 	"github.com/rida-build/rida/modulemd"
 )
 
@@ -52,6 +53,16 @@ type InitOptions struct {
 	// including one (.../modules/<key>); without a ref, at the including
 	// module's branch.
 	Modules ModuleReader
+	// Graph, when set, resolves the module's buildrequired module streams
+	// (other than platform) to ready builds (see Build.Deps), expands
+	// empty stream lists and exclusions over the streams with ready
+	// builds, and refuses a module whose buildrequires form a cycle.
+	// Without it (build-local) buildrequired modules are recorded by
+	// stream only and nothing is added to the buildroot.
+	Graph GraphStore
+	// RequestID is the build request being initialised: its own queue
+	// slot is not waited for.
+	RequestID uint64
 }
 
 // InvalidModuleError means the module cannot be built as submitted: its
@@ -94,6 +105,10 @@ func Init(ctx context.Context, src ModuleSource, notFound error, opts InitOption
 	if err != nil {
 		return nil, &InvalidModuleError{Module: label, Err: err}
 	}
+	var res *resolver
+	if opts.Graph != nil {
+		res = &resolver{store: opts.Graph, self: modgraph.StreamRef{Name: src.Name, Stream: src.Branch}, request: opts.RequestID}
+	}
 	var builds []*Build
 	for _, parsed := range streams {
 		if err := parsed.Validate(); err != nil {
@@ -111,15 +126,33 @@ func Init(ctx context.Context, src ModuleSource, notFound error, opts InitOption
 		}
 		// Module stream expansion: one build per buildrequired stream
 		// combination, as MBS does.
-		expanded, err := modulemd.Expand(parsed)
+		var expandOpts modulemd.ExpandOptions
+		if res != nil {
+			if err := res.checkCycle(ctx, parsed); err != nil {
+				return nil, err
+			}
+			if expandOpts.Available, err = res.available(ctx, parsed, opts.Platform); err != nil {
+				return nil, err
+			}
+		}
+		expanded, err := modulemd.ExpandWith(parsed, expandOpts)
 		if err != nil {
 			return nil, &InvalidModuleError{Module: label, Err: err}
 		}
 		for _, s := range expanded {
+			var (
+				deps []ModuleDep
+				brs  map[string]modulemd.ResolvedModule
+			)
+			if res != nil {
+				if deps, brs, err = res.resolve(ctx, s, cmp.Or(platformStream(s), opts.Platform)); err != nil {
+					return nil, err
+				}
+			}
 			err := modulemd.Enrich(ctx, s, modulemd.EnrichOptions{
 				Name: src.Name, Branch: src.Branch, ModuleCommit: src.Commit, CommitTime: src.CommitTime,
 				ScmURL: src.ScmURL, Platform: opts.Platform, DefaultRepository: opts.DefaultRepository,
-				Resolver: opts.Resolver,
+				Resolver: opts.Resolver, BuildRequires: brs,
 			})
 			if err != nil {
 				// Only a ref that could not be resolved for another reason
@@ -139,6 +172,7 @@ func Init(ctx context.Context, src ModuleSource, notFound error, opts InitOption
 			if err != nil {
 				return nil, &InvalidModuleError{Module: label, Err: err}
 			}
+			b.Deps = deps
 			builds = append(builds, b)
 		}
 	}

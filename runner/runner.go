@@ -83,6 +83,12 @@ type Options struct {
 	// PollInterval is how often the dispatcher looks at the queue when
 	// nobody calls Notify. Default 1s.
 	PollInterval time.Duration
+	// Graph resolves buildrequired module streams (see InitOptions.Graph).
+	// Default: Store, when it implements GraphStore (*state.Store does).
+	Graph GraphStore
+	// DepPollInterval is how often a build waiting for a buildrequired
+	// stream looks again when no build ends meanwhile. Default 5s.
+	DepPollInterval time.Duration
 	// OnFinish, if set, is called after a build reaches a final state
 	// (done, ready or failed), outside any lock.
 	OnFinish func(state.ModuleBuild)
@@ -102,6 +108,9 @@ type Runner struct {
 	wg      sync.WaitGroup
 	stop    context.CancelFunc
 	done    chan struct{}
+	// ended is closed and replaced whenever a build ends, waking the
+	// builds that wait for a buildrequired stream.
+	ended chan struct{}
 }
 
 // New validates opts and returns a Runner.
@@ -129,7 +138,11 @@ func New(opts Options) (*Runner, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Runner{opts: opts, wake: make(chan struct{}, 1), running: map[uint64]context.CancelCauseFunc{}}, nil
+	if opts.Graph == nil {
+		opts.Graph, _ = opts.Store.(GraphStore)
+	}
+	opts.DepPollInterval = cmp.Or(opts.DepPollInterval, 5*time.Second)
+	return &Runner{opts: opts, wake: make(chan struct{}, 1), running: map[uint64]context.CancelCauseFunc{}, ended: make(chan struct{})}, nil
 }
 
 // Notify wakes the dispatcher, e.g. after a request was queued.
@@ -350,7 +363,10 @@ func (r *Runner) runRequest(ctx context.Context, req *state.BuildRequest) {
 			return
 		}
 	}
-	src, builds, err := r.init(ctx, req, first)
+	src, builds, ended, err := r.initOrWait(ctx, req, first)
+	if ended {
+		return // cancelled, or the runner is stopping, while it waited
+	}
 	if err != nil {
 		result := state.ResultErrored
 		var invalid *InvalidModuleError
@@ -448,6 +464,7 @@ func (r *Runner) init(ctx context.Context, req *state.BuildRequest, mb *state.Mo
 	builds, err := Init(ctx, src, r.opts.NotFound, InitOptions{
 		Resolver: r.opts.Resolver, DefaultRepository: cmp.Or(r.opts.DefaultRepository, DefaultComponentBase(req.ModuleRepo)),
 		Platform: r.opts.Platform, Marking: r.opts.Marking, ID: int64(mb.ID), Modules: r.opts.Modules,
+		Graph: r.opts.Graph, RequestID: req.ID,
 	})
 	return src, builds, err
 }
@@ -477,6 +494,12 @@ func (r *Runner) plan(ctx context.Context, req *state.BuildRequest, src ModuleSo
 	if err != nil {
 		return false, err
 	}
+	if last != nil && !sameDeps(last.BuildRequires, b.Deps) {
+		// Components built against other module builds are not reused:
+		// a cascade rebuilds against the new build.
+		r.opts.Logger.Info("runner: no reuse: built against other module builds", "build", mb.ID, "last", last.ID)
+		last = nil
+	}
 	planReuse(b, last, cmp.Or(mb.RebuildStrategy, r.opts.RebuildStrategy))
 
 	mmd, err := b.Modulemd.Marshal()
@@ -487,6 +510,7 @@ func (r *Runner) plan(ctx context.Context, req *state.BuildRequest, src ModuleSo
 	mb.ModuleRepo = cmp.Or(mb.ModuleRepo, req.ModuleRepo)
 	mb.Modulemd, mb.DistTag = string(mmd), b.DistTag
 	mb.Components = componentRecords(b)
+	mb.Platform, mb.BuildRequires = platformStream(b.Modulemd), builtAgainst(b.Deps)
 	mb.State, mb.StateReason = state.ModuleStateWait, fmt.Sprintf("planned %d batches", len(b.Batches))
 	stored, err := r.opts.Store.PutModuleBuild(ctx, *mb)
 	if err != nil {
@@ -505,6 +529,11 @@ func (r *Runner) identity(moduleCommit string, b *Build) string {
 		for _, c := range batch.Components {
 			fmt.Fprintf(h, "%d %s %s %s\n", batch.Number, c.Key, c.Repository, c.Commit)
 		}
+	}
+	// A new build of a buildrequired module makes a new build: the
+	// context names streams only, so the builds themselves go in here.
+	for _, d := range b.Deps {
+		fmt.Fprintf(h, "dep %s\n", modulemd.NSVC(d.Name, d.Stream, d.Version, d.Context))
 	}
 	return hex.EncodeToString(h.Sum(nil))[:32]
 }
@@ -684,6 +713,9 @@ func (r *Runner) build(ctx context.Context, mb *state.ModuleBuild, b *Build) {
 // finish is redone whole.
 func (r *Runner) resume(ctx context.Context, mb state.ModuleBuild) {
 	b, err := buildFromRecord(&mb, r.marking())
+	if err == nil && r.opts.Graph != nil {
+		b.Deps, err = depsFromRecord(ctx, r.opts.Graph, &mb)
+	}
 	if err != nil {
 		_, _ = r.finish(ctx, &mb, state.ModuleStateFailed, "cannot resume: "+err.Error(), state.ResultErrored)
 		return
@@ -754,6 +786,10 @@ func (r *Runner) finish(ctx context.Context, mb *state.ModuleBuild, st state.Mod
 		return nil, err
 	}
 	r.endRequest(ctx, stored, result, reason)
+	r.mu.Lock()
+	close(r.ended)
+	r.ended = make(chan struct{})
+	r.mu.Unlock()
 	r.opts.Logger.Info("runner: build finished", "build", mb.ID, "nsvc", nsvcOf(stored), "state", st, "reason", reason)
 	if r.opts.OnFinish != nil {
 		r.opts.OnFinish(*stored)

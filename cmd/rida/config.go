@@ -57,6 +57,9 @@ type config struct {
 		MaxComponents   int    `yaml:"max_components"`
 		CancelRunning   bool   `yaml:"cancel_running"`
 		ManualReady     bool   `yaml:"manual_ready"`
+		// Cascade: nil means the default, true.
+		Cascade      *bool `yaml:"cascade"`
+		CascadeDepth int   `yaml:"cascade_depth"`
 	} `yaml:"build"`
 	Backend struct {
 		Kind  string `yaml:"kind"`

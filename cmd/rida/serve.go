@@ -132,6 +132,9 @@ func newServer(cfg *config, forges []webhook.ForgeConfig, logger *slog.Logger) (
 	}
 	s := &server{cfg: cfg, log: logger}
 	opts := state.Options{Logger: logger}
+	// A build's becoming ready queues the rebuilds of the streams that
+	// buildrequire it, in the same transaction.
+	opts.CascadeFor = runner.Cascader{Enabled: cfg.Build.Cascade == nil || *cfg.Build.Cascade, MaxDepth: cfg.Build.CascadeDepth}.For
 	if mapper != nil {
 		// Statuses are written into the outbox in the same transaction as
 		// the change that causes them.
@@ -163,6 +166,7 @@ func newServer(cfg *config, forges []webhook.ForgeConfig, logger *slog.Logger) (
 		MaxBuilds: cfg.Build.MaxBuilds, DefaultRepository: cfg.Repos.ComponentBaseURL,
 		Platform: cfg.Build.Platform, Marking: cfg.Build.Marking, RebuildStrategy: cfg.Build.RebuildStrategy,
 		CancelRunning: cfg.Build.CancelRunning, ManualReady: cfg.Build.ManualReady, Logger: logger,
+		Graph: store,
 	})
 	if err != nil {
 		return fail(err)

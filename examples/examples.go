@@ -169,6 +169,12 @@ func CreateRepos(dir string, opts Options) (*Layout, error) {
 // createRepo initialises a repository at dir on branch, writes files
 // (repository path → embedded path) and commits them.
 func createRepo(dir, branch string, srcs map[string]string, opts Options) (Repo, error) {
+	return writeRepo(dir, branch, srcs, func(name string) ([]byte, error) { return files.ReadFile(srcs[name]) }, opts)
+}
+
+// writeRepo initialises a repository at dir on branch and commits the files
+// named by the keys of names, their content read with read.
+func writeRepo(dir, branch string, srcs map[string]string, read func(name string) ([]byte, error), opts Options) (Repo, error) {
 	fail := func(op string, err error) (Repo, error) {
 		return Repo{}, fmt.Errorf("examples: %s %s: %w", op, dir, err)
 	}
@@ -188,9 +194,9 @@ func createRepo(dir, branch string, srcs map[string]string, opts Options) (Repo,
 	}
 	slices.Sort(names)
 	for _, name := range names {
-		data, err := files.ReadFile(srcs[name])
+		data, err := read(name)
 		if err != nil {
-			return fail("read embedded "+srcs[name]+" for", err)
+			return fail("read "+name+" for", err)
 		}
 		mode := os.FileMode(0o644)
 		if path.Ext(name) == "" {
@@ -216,6 +222,20 @@ func createRepo(dir, branch string, srcs map[string]string, opts Options) (Repo,
 		return fail("commit in", err)
 	}
 	return Repo{Path: dir, URL: fileURL(dir), Branch: branch, Commit: hash.String()}, nil
+}
+
+// CreateRepo initialises a git repository at dir on branch with files
+// (repository path → content) in one commit dated opts.When: for tests and
+// demos that need modules and components beyond the embedded example.
+func CreateRepo(dir, branch string, files map[string]string, opts Options) (Repo, error) {
+	opts.AuthorName = cmp.Or(opts.AuthorName, "rida examples")
+	opts.AuthorEmail = cmp.Or(opts.AuthorEmail, "examples@rida.invalid")
+	opts.When = cmp.Or(opts.When, time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC))
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return Repo{}, fmt.Errorf("examples: create repo %s: %w", dir, err)
+	}
+	return writeRepo(abs, branch, files, func(name string) ([]byte, error) { return []byte(files[name]), nil }, opts)
 }
 
 func fileURL(p string) string {

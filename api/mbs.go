@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/rida-build/rida/modulemd"
 	"github.com/rida-build/rida/state"
 )
@@ -130,7 +132,7 @@ func buildJSON(mb *state.ModuleBuild, d Detail, version string) map[string]any {
 	out["tasks"] = map[string]any{"rpms": rpms}
 	out["siblings"] = []uint64{}
 	out["srpms"] = []string{}
-	out["buildrequires"] = map[string]any{}
+	out["buildrequires"] = buildRequiresJSON(mb)
 	if d == DetailVerbose {
 		trace := []map[string]any{}
 		for _, t := range mb.Transitions {
@@ -527,4 +529,96 @@ func (s *Server) finalModulemd(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{hostArch(): mb.Modulemd})
+}
+
+// xmdBuildRequiresFields are the fields MBS's resolver writes for every
+// entry of xmd.mbs.buildrequires (filtered_rpms added at init); each is
+// present in the API answer, null when unknown (filtered_rpms: []).
+var xmdBuildRequiresFields = []string{"stream", "version", "context", "ref", "koji_tag", "filtered_rpms"}
+
+// buildRequiresJSON is MBS's "buildrequires" of a module build: the
+// build's xmd.mbs.buildrequires, {name: {stream, version, context, ref,
+// koji_tag, filtered_rpms}} (version a string, as MBS), platform included.
+// When the modulemd has none (or is not readable), the build's recorded
+// BuildRequires (and its platform stream) stand in, without ref and
+// filtered_rpms.
+func buildRequiresJSON(mb *state.ModuleBuild) map[string]any {
+	if xbr := xmdBuildRequires(mb.Modulemd); len(xbr) > 0 {
+		out := make(map[string]any, len(xbr))
+		for name, v := range xbr {
+			entry := map[string]any{}
+			if m, ok := v.(map[string]any); ok {
+				for k, fv := range m {
+					entry[k] = fv
+				}
+			}
+			for _, k := range xmdBuildRequiresFields {
+				if _, ok := entry[k]; !ok {
+					entry[k] = nil
+				}
+			}
+			// YAML may give numbers (an unquoted version or context):
+			// MBS's values are strings.
+			for _, k := range []string{"stream", "version", "context", "ref", "koji_tag"} {
+				switch x := entry[k].(type) {
+				case nil, string:
+				default:
+					entry[k] = fmt.Sprint(x)
+				}
+			}
+			if entry["filtered_rpms"] == nil {
+				entry["filtered_rpms"] = []any{}
+			}
+			out[name] = entry
+		}
+		return out
+	}
+	out := map[string]any{}
+	if mb.Platform != "" {
+		out[modulemd.PlatformModule] = map[string]any{
+			"stream": mb.Platform, "version": nil, "context": nil, "ref": nil, "koji_tag": nil, "filtered_rpms": []any{},
+		}
+	}
+	for _, ba := range mb.BuildRequires {
+		var tag any
+		if ba.Version != 0 && ba.Context != "" {
+			tag = modulemd.KojiTag(ba.Name, ba.Stream, ba.Version, ba.Context)
+		}
+		var version any
+		if ba.Version != 0 {
+			version = strconv.FormatUint(ba.Version, 10)
+		}
+		out[ba.Name] = map[string]any{
+			"stream": ba.Stream, "version": version, "context": nilIfEmpty(ba.Context), "ref": nil,
+			"koji_tag": tag, "filtered_rpms": []any{},
+		}
+	}
+	return out
+}
+
+// xmdBuildRequires reads data.xmd.mbs.buildrequires from a modulemd YAML
+// document without validating the rest (nil when absent or unreadable).
+func xmdBuildRequires(doc string) map[string]any {
+	if !strings.Contains(doc, "buildrequires") {
+		return nil
+	}
+	dec := yaml.NewDecoder(strings.NewReader(doc))
+	for {
+		var d struct {
+			Data struct {
+				Xmd struct {
+					MBS struct {
+						BuildRequires map[string]any `yaml:"buildrequires"`
+					} `yaml:"mbs"`
+				} `yaml:"xmd"`
+			} `yaml:"data"`
+		}
+		err := dec.Decode(&d)
+		if err != nil {
+			return nil // io.EOF: no document has them; anything else: unreadable
+		}
+		if br := d.Data.Xmd.MBS.BuildRequires; len(br) > 0 {
+			return br
+		}
+	}
 }

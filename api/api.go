@@ -80,6 +80,11 @@ type Options struct {
 	// Queue takes build requests and pause flags. Default: Store, when it
 	// implements Queue; otherwise the write calls answer 501.
 	Queue Queue
+	// Graph reads the module graph: GET /api/v1/modules/{name}/{stream}/
+	// dependents and the build page's links to cascaded builds. Default:
+	// Store, when it implements Graph; otherwise that endpoint answers 501
+	// and the build page shows request ids only.
+	Graph Graph
 	// Canceler handles PATCH {"state": "failed"}; without it PATCH is 501.
 	Canceler Canceler
 	// Readier handles POST /api/v1/builds/{id}/ready; without it that call
@@ -137,6 +142,11 @@ func New(opts Options) (*Server, error) {
 			opts.Queue = q
 		}
 	}
+	if opts.Graph == nil {
+		if g, ok := opts.Store.(Graph); ok {
+			opts.Graph = g
+		}
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -184,6 +194,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/v1/deliveries/{id}", s.getDelivery)
 	m.HandleFunc("GET /api/v1/requests/{id}", s.getRequest)
 	m.HandleFunc("GET /api/v1/components/{name}/modules", s.componentModules)
+	m.HandleFunc("GET /api/v1/modules/{name}/{stream}/dependents", s.moduleDependents)
 	m.HandleFunc("POST /api/v1/rerun", s.rerun)
 	m.HandleFunc("POST /api/v1/rebuild", s.rebuild)
 	m.HandleFunc("GET /api/v1/pause", s.listPaused)

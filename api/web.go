@@ -248,8 +248,13 @@ func (s *Server) pageBuild(w http.ResponseWriter, r *http.Request) {
 		}
 		batches[len(batches)-1].Components = append(batches[len(batches)-1].Components, cv)
 	}
+	graph, err := s.buildGraph(r.Context(), mb)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	s.page(w, r, "build", map[string]any{
-		"Title": fmt.Sprintf("Build %d: %s", mb.ID, nsvcOf(mb)), "Build": mb, "Batches": batches,
+		"Title": fmt.Sprintf("Build %d: %s", mb.ID, nsvcOf(mb)), "Build": mb, "Batches": batches, "Graph": graph,
 		"Gantt": makeGantt(mb, s.opts.Now()), "Final": mb.State.Terminal(), "Refresh": refreshSeconds(mb),
 	})
 }

@@ -59,12 +59,17 @@
 // as "every path changed"; otherwise before..after is a plain tree diff, which
 // is also what a force push changed on the ref.
 //
-// A module repository push refreshes the component index of module:branch
-// from the modulemd at the branch head, then asks for module:branch at that
-// head when the modulemd file changed ("no relevant paths" otherwise). A
-// component repository push that changed anything outside IgnorePaths (an
-// empty commit counts: %autorelease) asks for every indexed stream that
-// includes the component at that branch, at the module branch's head. A
+// A module repository push refreshes the index entry of module:branch from
+// the modulemd at the branch head (its components, those of the modules it
+// includes, read through the mirrors, and what it buildrequires), then asks
+// for module:branch at that head when the modulemd file changed ("no
+// relevant paths" otherwise). A component is indexed under its repository's
+// full name (every 2 to 6 segment suffix of its repository URL's path, the
+// URL being its own repository or ComponentBaseURL/<package>) and its
+// package name. A component repository push that changed anything outside
+// IgnorePaths (an empty commit counts: %autorelease) asks for every indexed
+// stream that includes the repository's full name (the push's, exactly) at
+// that branch, at the module branch's head. A
 // "[skip rebuild]" in the pushed head commit's message (read from the
 // mirror) opts out. Fetch and store failures leave the job leased; it is
 // planned again when its lease expires.

@@ -26,7 +26,7 @@ type PlannerStore interface {
 	RescueExpiredLeases(ctx context.Context, now time.Time) (int, error)
 	RedeliveryDecision(ctx context.Context, contentKey string) (state.Redelivery, error)
 	Request(ctx context.Context, id uint64) (*state.BuildRequest, error)
-	SetModuleComponents(ctx context.Context, module, stream, moduleRepo string, comps []state.IndexedComponent) error
+	SetModuleStream(ctx context.Context, is state.IndexedStream) error
 	ModulesForComponent(ctx context.Context, component, ref string) ([]state.ModuleStream, error)
 }
 
@@ -86,6 +86,12 @@ type PlannerOptions struct {
 	// modulemd entry has no ref. Default: the module's stream (its
 	// branch), as modulemd.Enrich does with an empty DefaultRef.
 	ComponentDefaultRef string
+	// ComponentBaseURL is the base URL of the repositories of components
+	// whose modulemd entry names none (a component is indexed by its
+	// repository's full name); it must be the runner's DefaultRepository.
+	// Default: runner.DefaultComponentBase of the module repository
+	// (".../modules/foo" gives ".../rpms"), as the runner does.
+	ComponentBaseURL string
 	// Worker names this planner in plan job leases; it must be unique
 	// among running planners. Default "planner-<hostname>-<pid>".
 	Worker string
@@ -123,6 +129,7 @@ type Planner struct {
 	ignore      []string
 	tracked     []string
 	defaultRef  string
+	compBase    string
 	worker      string
 	leaseFor    time.Duration
 	poll        time.Duration
@@ -174,7 +181,7 @@ func NewPlanner(opts PlannerOptions) (*Planner, error) {
 	p := &Planner{
 		store: opts.Store, mirrors: opts.Mirrors, classifier: opts.Classifier,
 		moduleFile: mf, ignore: opts.IgnorePaths, tracked: opts.TrackedBranches,
-		defaultRef: opts.ComponentDefaultRef, worker: worker,
+		defaultRef: opts.ComponentDefaultRef, compBase: opts.ComponentBaseURL, worker: worker,
 		leaseFor:    cmp.Or(opts.LeaseFor, DefaultLeaseFor),
 		poll:        cmp.Or(opts.PollInterval, DefaultPollInterval),
 		rescueEvery: cmp.Or(opts.RescueInterval, DefaultRescueInterval),
@@ -358,7 +365,7 @@ func (p *Planner) plan(ctx context.Context, d *state.Delivery) (state.PlanResult
 		if kind == RepoModule && isBranch && branchTracked(p.tracked, branch) {
 			// The stream is gone: its components must stop triggering it.
 			name := RepoName(d.Repo)
-			if err := p.store.SetModuleComponents(ctx, name, branch, d.CloneURL, nil); err != nil {
+			if err := p.store.SetModuleStream(ctx, state.IndexedStream{Module: name, Stream: branch, ModuleRepo: d.CloneURL}); err != nil {
 				return state.PlanResult{}, err
 			}
 			return because(ReasonDeletion, "%s deleted; module stream %s removed from the component index", d.Ref, state.RequestKey(name, branch)), nil
@@ -522,6 +529,9 @@ func (p *Planner) planModule(ctx context.Context, d *state.Delivery, repo *scm.R
 	if ix.invalid != nil {
 		indexNote = "component index of " + key + " not refreshed: the modulemd does not parse"
 	}
+	if len(ix.unread) > 0 {
+		indexNote += " without " + strings.Join(ix.unread, "; ")
+	}
 	changed := rng.all || slices.Contains(rng.paths, file)
 	switch {
 	case ix.missing:
@@ -541,7 +551,7 @@ func (p *Planner) planModule(ctx context.Context, d *state.Delivery, repo *scm.R
 	// build fails at init with the exact error, which reaches the packager
 	// as a failure status on the commit (a disposition alone would be
 	// silent in the forge).
-	if ix.invalid != nil {
+	if ix.invalid != nil || len(ix.unread) > 0 {
 		reason += "; " + indexNote
 	}
 	return state.PlanResult{
@@ -555,9 +565,13 @@ func (p *Planner) planModule(ctx context.Context, d *state.Delivery, repo *scm.R
 
 // planComponent handles a push to branch of a component repository: every
 // indexed module stream that includes the component at that branch gets a
-// request at its module branch's current head.
+// request at its module branch's current head. The component is looked up
+// by the repository's full name (d.Repo), which the index holds for every
+// component (componentIndexNames): a same-named repository in another
+// namespace is another component.
 func (p *Planner) planComponent(ctx context.Context, d *state.Delivery, branch string, rng pushRange, skip bool) (state.PlanResult, error) {
 	name := RepoName(d.Repo)
+	fullName := strings.Trim(d.Repo, "/")
 	if skip {
 		return because(ReasonSkipTrailer, "%s in %s", skipTrailer, short(d.After)), nil
 	}
@@ -569,12 +583,15 @@ func (p *Planner) planComponent(ctx context.Context, d *state.Delivery, branch s
 	}
 	// An empty diff (empty commit, revert) is relevant: with %autorelease
 	// every commit changes the release.
-	streams, err := p.store.ModulesForComponent(ctx, name, branch)
+	streams, err := p.store.ModulesForComponent(ctx, fullName, branch)
 	if err != nil {
 		return state.PlanResult{}, err
 	}
 	if len(streams) == 0 {
-		return because(ReasonNoModule, "no indexed module stream includes component %s at ref %s", name, branch), nil
+		if n := strings.Count(fullName, "/") + 1; n > maxFullNameSegments {
+			return because(ReasonNoModule, "no indexed module stream includes component %s at ref %s (the index holds full names of up to %d segments, this one has %d)", fullName, branch, maxFullNameSegments, n), nil
+		}
+		return because(ReasonNoModule, "no indexed module stream includes component %s at ref %s", fullName, branch), nil
 	}
 	reason := "component " + name + " changed in " + short(d.After) + rng.suffix()
 	res := state.PlanResult{Reason: reason}

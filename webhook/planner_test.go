@@ -149,7 +149,15 @@ func (b *plannerBundle) requests(d *state.Delivery) []*state.BuildRequest {
 	return out
 }
 
+// components returns the index entries of module:stream under package
+// names (the entries under full names, which contain a "/", left out).
 func (b *plannerBundle) components(module, stream string) []state.IndexedComponent {
+	b.t.Helper()
+	return slices.DeleteFunc(b.indexEntries(module, stream), func(c state.IndexedComponent) bool { return strings.Contains(c.Name, "/") })
+}
+
+// indexEntries returns every index entry of module:stream.
+func (b *plannerBundle) indexEntries(module, stream string) []state.IndexedComponent {
 	b.t.Helper()
 	comps, _, err := b.store.ModuleComponents(b.ctx, module, stream)
 	if err != nil {

@@ -63,7 +63,7 @@ func runIndex(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	planner, err := webhook.NewPlanner(webhook.PlannerOptions{
 		Store: store, Mirrors: mirrors, Classifier: cfg.classifier(), ModuleFile: cfg.Repos.ModuleFile,
-		TrackedBranches: cfg.Repos.TrackedBranches, Logger: logger,
+		TrackedBranches: cfg.Repos.TrackedBranches, ComponentBaseURL: cfg.Repos.ComponentBaseURL, Logger: logger,
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, "rida index:", err)

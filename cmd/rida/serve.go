@@ -173,7 +173,7 @@ func newServer(cfg *config, forges []webhook.ForgeConfig, logger *slog.Logger) (
 	}
 	s.planner, err = webhook.NewPlanner(webhook.PlannerOptions{
 		Store: store, Mirrors: mirrors, Classifier: cfg.classifier(), ModuleFile: cfg.Repos.ModuleFile,
-		IgnorePaths: cfg.Repos.ComponentIgnore, TrackedBranches: cfg.Repos.TrackedBranches,
+		IgnorePaths: cfg.Repos.ComponentIgnore, TrackedBranches: cfg.Repos.TrackedBranches, ComponentBaseURL: cfg.Repos.ComponentBaseURL,
 		OnEnqueue: func(state.EnqueueResult) { s.runner.Notify() }, Logger: logger,
 	})
 	if err != nil {

@@ -201,3 +201,32 @@ func TestWeb_BuildGraph(t *testing.T) {
 		})
 	}
 }
+
+// TestServer_ModuleDependentsDefaultDepth: a transitive walk stops at depth
+// 10 unless max_depth says otherwise, and says so.
+func TestServer_ModuleDependentsDefaultDepth(t *testing.T) {
+	b := setup(t)
+	g := map[string][]string{"c0:1": nil}
+	for i := 1; i <= 12; i++ {
+		g[fmt.Sprintf("c%d:1", i)] = []string{fmt.Sprintf("c%d:1", i-1)}
+	}
+	graphStore(t, b, g)
+	for _, tc := range []struct {
+		query     string
+		n, depth  int
+		truncated bool
+	}{{"transitive=true", 10, 10, true}, {"transitive=true&max_depth=12", 12, 12, false}, {"transitive=true&max_depth=11", 11, 11, true}} {
+		var out struct {
+			Items     []struct{ Depth int }
+			Truncated bool
+			MaxDepth  int `json:"max_depth"`
+		}
+		r := b.get("/api/v1/modules/c0/1/dependents?" + tc.query)
+		if err := json.Unmarshal(r.body, &out); err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Items) != tc.n || out.Items[len(out.Items)-1].Depth != tc.depth || out.Truncated != tc.truncated || out.MaxDepth != tc.depth {
+			t.Errorf("%s: %d items, last depth %d, truncated %v, max_depth %d", tc.query, len(out.Items), out.Items[len(out.Items)-1].Depth, out.Truncated, out.MaxDepth)
+		}
+	}
+}

@@ -34,7 +34,7 @@ func commands() map[string]command {
 		"rerun":         {"queue a delivery's, a build's or a module stream's build again", runRerun},
 		"status":        {"list module builds, or show (and --watch) one", runStatus},
 		"submit":        {"submit a module build (MBS-style scmurl and branch)", runSubmit},
-		"which-modules": {"list the module streams that include a component", runWhichModules},
+		"which-modules": {"list the module streams that include a component, or that buildrequire a module stream", runWhichModules},
 		"demo":          {"the main job end to end: example git repos, rida serve, signed pushes, builds", runDemo},
 		"serve":         {"run the server: webhooks, planner, runner, API", runServe},
 		"index":         {"rebuild the component → module streams index from module repositories", runIndex},

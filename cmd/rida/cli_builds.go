@@ -501,23 +501,46 @@ func runDeliveries(ctx context.Context, args []string, stdout, stderr io.Writer)
 const whichModulesHelp = `
 List the module streams whose modulemd includes COMPONENT (from rida's
 component index), optionally only those that take it from --branch.
+
+With --dependents NAME:STREAM instead: list the module streams whose
+modulemd buildrequires NAME:STREAM (from rida's index of dependents), and
+with --transitive also those that buildrequire one of them, and so on
+(depth 1 is direct; the server stops at depth 10). It also prints what
+NAME:STREAM itself buildrequires.
 ` + clientExit
 
 func runWhichModules(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("which-modules", "COMPONENT [--branch B] [flags]", whichModulesHelp, stderr)
+	fs := newFlagSet("which-modules", "(COMPONENT [--branch B] | --dependents NAME:STREAM [--transitive]) [flags]", whichModulesHelp, stderr)
 	cf := addClientFlags(fs)
 	branch := fs.String("branch", "", "only module streams that use this branch of the component")
+	dependents := fs.String("dependents", "", "list the module streams that buildrequire this NAME:STREAM instead")
+	transitive := fs.Bool("transitive", false, "with --dependents: also the streams that depend on it through others")
 	pos, code, ok := parseArgs(fs, args)
 	if !ok {
 		return code
 	}
 	c, err := cf.client()
-	if err != nil || len(pos) != 1 {
-		if err == nil {
-			err = fmt.Errorf("need exactly one COMPONENT")
+	if err == nil {
+		switch {
+		case *dependents != "" && (len(pos) != 0 || *branch != ""):
+			err = fmt.Errorf("--dependents takes no COMPONENT and no --branch")
+		case *dependents == "" && *transitive:
+			err = fmt.Errorf("--transitive goes with --dependents")
+		case *dependents == "" && len(pos) != 1:
+			err = fmt.Errorf("need exactly one COMPONENT, or --dependents NAME:STREAM")
 		}
+	}
+	if err != nil {
 		fmt.Fprintln(stderr, "rida which-modules:", err)
 		return exitUsage
+	}
+	if *dependents != "" {
+		name, stream, ok := strings.Cut(*dependents, ":")
+		if !ok || name == "" || stream == "" {
+			fmt.Fprintf(stderr, "rida which-modules: --dependents %q is not NAME:STREAM\n", *dependents)
+			return exitUsage
+		}
+		return whichDependents(ctx, c, name, stream, *transitive, *cf.output, stdout, stderr)
 	}
 	path := "/api/v1/components/" + url.PathEscape(pos[0]) + "/modules"
 	if *branch != "" {
@@ -549,5 +572,67 @@ func runWhichModules(ctx context.Context, args []string, stdout, stderr io.Write
 		fmt.Fprintf(tw, "%s:%s\t%s\t%s\n", m.Module, m.Stream, m.Ref, m.ModuleRepo)
 	}
 	tw.Flush()
+	return exitOK
+}
+
+// whichDependents prints GET /api/v1/modules/{name}/{stream}/dependents.
+func whichDependents(ctx context.Context, c *apiClient, name, stream string, transitive bool, output string, stdout, stderr io.Writer) int {
+	path := "/api/v1/modules/" + url.PathEscape(name) + "/" + url.PathEscape(stream) + "/dependents"
+	if transitive {
+		path += "?transitive=true"
+	}
+	var out struct {
+		BuildRequires []struct {
+			Name    string   `json:"name"`
+			Streams []string `json:"streams"`
+		} `json:"buildrequires"`
+		Items []struct {
+			Module string   `json:"module"`
+			Stream string   `json:"stream"`
+			Direct bool     `json:"direct"`
+			Depth  int      `json:"depth"`
+			Via    []string `json:"via"`
+		} `json:"items"`
+		Truncated bool `json:"truncated"`
+		MaxDepth  int  `json:"max_depth"`
+	}
+	raw, err := c.call(ctx, http.MethodGet, path, nil, &out)
+	if err != nil {
+		return clientFail(stderr, "which-modules", err)
+	}
+	if output == "json" {
+		writeRaw(stdout, raw)
+		return exitOK
+	}
+	key := name + ":" + stream
+	var brs []string
+	for _, br := range out.BuildRequires {
+		streams := strings.Join(br.Streams, ",")
+		if streams == "" {
+			streams = "every stream"
+		}
+		brs = append(brs, fmt.Sprintf("%s [%s]", br.Name, streams))
+	}
+	if len(brs) == 0 {
+		brs = []string{"no module (or not indexed)"}
+	}
+	fmt.Fprintf(stdout, "%s buildrequires %s\n", key, strings.Join(brs, ", "))
+	if len(out.Items) == 0 {
+		fmt.Fprintf(stdout, "no indexed module stream buildrequires %s\n", key)
+		return exitOK
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MODULE:STREAM\tDEPENDS\tDEPTH\tVIA")
+	for _, d := range out.Items {
+		how := "transitive"
+		if d.Direct {
+			how = "direct"
+		}
+		fmt.Fprintf(tw, "%s:%s\t%s\t%d\t%s\n", d.Module, d.Stream, how, d.Depth, strings.Join(d.Via, ", "))
+	}
+	tw.Flush()
+	if out.Truncated {
+		fmt.Fprintf(stdout, "more module streams depend on %s beyond depth %d (not shown)\n", key, out.MaxDepth)
+	}
 	return exitOK
 }

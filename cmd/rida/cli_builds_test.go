@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rida-build/rida/api"
+	"github.com/rida-build/rida/modgraph"
 	"github.com/rida-build/rida/state"
 )
 
@@ -230,5 +231,80 @@ func TestCLI_Help(t *testing.T) {
 	}
 	if code, _, _ := runCLI(t, "status", "--bogus"); code != 2 {
 		t.Errorf("bad flag: exit %d, want 2", code)
+	}
+}
+
+func TestCLI_WhichModulesDependents(t *testing.T) {
+	hs, st := cliServer(t)
+	t.Setenv("RIDA_SERVER", hs.URL)
+	ctx := context.Background()
+	for ns, brs := range map[string][]modgraph.Requirement{
+		"lower:stable": nil,
+		"mid:stable":   {{Name: "lower", Streams: []string{"stable"}}, {Name: "base", Streams: []string{}}},
+		"upper:main":   {{Name: "mid", Streams: []string{"stable"}}},
+	} {
+		name, stream, _ := strings.Cut(ns, ":")
+		if err := st.SetModuleStream(ctx, state.IndexedStream{Module: name, Stream: stream, ModuleRepo: "https://src.example.org/modules/" + name,
+			Components: []state.IndexedComponent{{Name: "pkg-" + name, Ref: stream}}, BuildRequires: brs}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases := []struct {
+		name    string
+		args    []string
+		code    int
+		out     []string
+		notOut  []string
+		errText string
+	}{
+		{"direct", []string{"which-modules", "--dependents", "lower:stable"}, 0,
+			[]string{"lower:stable buildrequires no module (or not indexed)", "MODULE:STREAM  DEPENDS  DEPTH  VIA", "mid:stable     direct   1      lower:stable"}, []string{"upper:main"}, ""},
+		{"transitive", []string{"which-modules", "--dependents", "lower:stable", "--transitive"}, 0,
+			[]string{"mid:stable     direct      1      lower:stable", "upper:main     transitive  2      mid:stable"}, []string{"beyond depth"}, ""},
+		{"its buildrequires", []string{"which-modules", "--dependents", "mid:stable"}, 0,
+			[]string{"mid:stable buildrequires lower [stable], base [every stream]", "upper:main"}, nil, ""},
+		{"none", []string{"which-modules", "--dependents", "upper:main", "--transitive"}, 0,
+			[]string{"upper:main buildrequires mid [stable]", "no indexed module stream buildrequires upper:main"}, nil, ""},
+		{"unknown stream", []string{"which-modules", "--dependents", "nope:1"}, 0,
+			[]string{"no indexed module stream buildrequires nope:1"}, nil, ""},
+		{"not name:stream", []string{"which-modules", "--dependents", "lower"}, 2, nil, nil, `--dependents "lower" is not NAME:STREAM`},
+		{"component too", []string{"which-modules", "pkg-a", "--dependents", "lower:stable"}, 2, nil, nil, "--dependents takes no COMPONENT and no --branch"},
+		{"transitive alone", []string{"which-modules", "pkg-a", "--transitive"}, 2, nil, nil, "--transitive goes with --dependents"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := runCLI(t, tc.args...)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tc.code, out, errOut)
+			}
+			for _, w := range tc.out {
+				if !strings.Contains(out, w) {
+					t.Errorf("stdout lacks %q:\n%s", w, out)
+				}
+			}
+			for _, w := range tc.notOut {
+				if strings.Contains(out, w) {
+					t.Errorf("stdout has %q:\n%s", w, out)
+				}
+			}
+			if tc.errText != "" && !strings.Contains(errOut, tc.errText) {
+				t.Errorf("stderr lacks %q:\n%s", tc.errText, errOut)
+			}
+		})
+	}
+	code, out, errOut := runCLI(t, "which-modules", "--dependents", "lower:stable", "--transitive", "--output", "json")
+	var got struct {
+		Items []struct {
+			Module string `json:"module"`
+			Direct bool   `json:"direct"`
+			Depth  int    `json:"depth"`
+		} `json:"items"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &got) != nil || len(got.Items) != 2 || got.Items[1].Module != "upper" || got.Items[1].Direct || got.Items[1].Depth != 2 {
+		t.Fatalf("json: exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, _, errOut = runCLI(t, "which-modules", "--help")
+	if code != 0 || !strings.Contains(errOut, "--dependents NAME:STREAM [--transitive]") || !strings.Contains(errOut, "-transitive") {
+		t.Errorf("--help: exit %d\n%s", code, errOut)
 	}
 }

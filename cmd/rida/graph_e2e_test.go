@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -99,14 +100,20 @@ func module(name string, brs []string, comps ...string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "document: modulemd\nversion: 2\ndata:\n  name: %s\n  summary: %s\n  description: %s, a module of rida's graph tests.\n  license:\n    module: [MIT]\n", name, name, name)
 	b.WriteString("  dependencies:\n    - buildrequires:\n        platform: [el9]\n")
+	list := func(s string) string {
+		if strings.HasPrefix(s, "[") {
+			return s
+		}
+		return "[" + strconv.Quote(s) + "]"
+	}
 	for _, br := range brs {
 		n, s, _ := strings.Cut(br, ":")
-		fmt.Fprintf(&b, "        %s: [%s]\n", n, s)
+		fmt.Fprintf(&b, "        %s: %s\n", n, list(s))
 	}
 	b.WriteString("      requires:\n        platform: [el9]\n")
 	for _, br := range brs {
 		n, s, _ := strings.Cut(br, ":")
-		fmt.Fprintf(&b, "        %s: [%s]\n", n, s)
+		fmt.Fprintf(&b, "        %s: %s\n", n, list(s))
 	}
 	b.WriteString("  components:\n    rpms:\n")
 	for _, c := range comps {
@@ -415,6 +422,22 @@ func TestServe_Graph_RefusalsAndWait(t *testing.T) {
 	}
 	if got := xmdBuildRequires(t, fast[0], "slow"); got["version"] != slow[0].Version {
 		t.Errorf("fast built against slow %v, want %s", got["version"], slow[0].Version)
+	}
+	// Stream expansion over the streams with ready builds: an empty list
+	// expands to slow:1 (the only one), an exclusion of it leaves none.
+	w.addModule("anyslow", "1", []string{"slow:[]"}, map[string]string{"pany": spec("pany", 0, "pslow")})
+	w.push("modules/anyslow", "", "")
+	anyslow := w.waitBuilds("anyslow", 1, 2*time.Minute)
+	if anyslow[0].State != "ready" {
+		t.Fatalf("anyslow: %s (%s)", anyslow[0].State, anyslow[0].Reason)
+	}
+	if got := xmdBuildRequires(t, anyslow[0], "slow"); got["stream"] != "1" || got["version"] != slow[0].Version {
+		t.Errorf("anyslow expanded to %v, want slow:1 build %s", got, slow[0].Version)
+	}
+	w.addModule("notslow", "1", []string{"slow:-1"}, map[string]string{"pnot": spec("pnot", 0)})
+	w.push("modules/notslow", "", "")
+	if b := w.waitBuilds("notslow", 1, time.Minute); b[0].State != "failed" || !strings.Contains(b[0].Reason, "matches none of the available streams of slow (1)") {
+		t.Errorf("notslow: %s (%s)", b[0].State, b[0].Reason)
 	}
 	// slow's becoming ready cascaded to fast, which was still waiting or
 	// already built against it: the second request is identical, so no

@@ -28,8 +28,11 @@ type Graph interface {
 const (
 	defaultDependentsDepth = 10
 	maxDependentsDepth     = 100
-	maxDependents          = 1000
 )
+
+// maxDependents bounds how many streams one dependents answer lists (a
+// variable for the tests).
+var maxDependents = 1000
 
 // dependentView is one stream in the dependents answer.
 type dependentView struct {

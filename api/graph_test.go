@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rida-build/rida/api"
 	"github.com/rida-build/rida/modgraph"
 	"github.com/rida-build/rida/state"
 )
@@ -228,5 +229,23 @@ func TestServer_ModuleDependentsDefaultDepth(t *testing.T) {
 		if len(out.Items) != tc.n || out.Items[len(out.Items)-1].Depth != tc.depth || out.Truncated != tc.truncated || out.MaxDepth != tc.depth {
 			t.Errorf("%s: %d items, last depth %d, truncated %v, max_depth %d", tc.query, len(out.Items), out.Items[len(out.Items)-1].Depth, out.Truncated, out.MaxDepth)
 		}
+	}
+}
+
+// TestServer_ModuleDependentsCount: the walk lists at most maxDependents
+// streams (1000; 3 here) and says it left some out.
+func TestServer_ModuleDependentsCount(t *testing.T) {
+	b := setup(t)
+	graphStore(t, b, map[string][]string{"root:1": nil, "a:1": {"root:1"}, "b:1": {"root:1"}, "c:1": {"a:1"}, "d:1": {"b:1"}})
+	defer api.SetMaxDependents(3)()
+	var out struct {
+		Items     []struct{ Module string }
+		Truncated bool
+	}
+	if err := json.Unmarshal(b.get("/api/v1/modules/root/1/dependents?transitive=true").body, &out); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Items) != 3 || out.Items[2].Module != "c" || !out.Truncated {
+		t.Errorf("items %v truncated %v", out.Items, out.Truncated)
 	}
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/rida-build/rida/examples"
 	"github.com/rida-build/rida/forge"
 	"github.com/rida-build/rida/forge/forgetest"
-	"github.com/rida-build/rida/koji/kojitest"
 	"github.com/rida-build/rida/modulemd"
 )
 
@@ -163,6 +162,21 @@ func (w *graphWorld) push(full, before, after string) uint64 {
 	return id
 }
 
+// change commits a change to repository full and pushes it; it returns
+// the new commit.
+func (w *graphWorld) change(full string) string {
+	w.t.Helper()
+	r := w.repos[full]
+	after, err := r.CommitFiles(full+": change", map[string]string{"README": "changed\n"})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.push(full, r.Commit, after)
+	r.Commit = after
+	w.repos[full] = r
+	return after
+}
+
 // apiBuild is the part of MBS's verbose build JSON the tests read.
 type apiBuild struct {
 	ID            uint64                    `json:"id"`
@@ -268,12 +282,7 @@ func TestServe_Graph_BuildRequiresAndCascade(t *testing.T) {
 	}
 
 	// A push to liblow: lower is rebuilt, then upper cascades.
-	liblow := w.repos["rpms/liblow"]
-	after, err := liblow.CommitFiles("liblow: change", map[string]string{"README": "changed\n"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.push("rpms/liblow", liblow.Commit, after)
+	after := w.change("rpms/liblow")
 	lower = w.waitBuilds("lower", 2, 2*time.Minute)
 	if lower[1].State != "ready" {
 		t.Fatalf("lower rebuild: %s (%s)", lower[1].State, lower[1].Reason)
@@ -329,12 +338,7 @@ func TestServe_Graph_Diamond(t *testing.T) {
 			t.Fatalf("%s: %s (%s)", m, bs[0].State, bs[0].Reason)
 		}
 	}
-	pa := w.repos["rpms/pa"]
-	after, err := pa.CommitFiles("pa: change", map[string]string{"README": "x\n"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.push("rpms/pa", pa.Commit, after)
+	w.change("rpms/pa")
 	a := w.waitBuilds("a", 2, 2*time.Minute)
 	b := w.waitBuilds("b", 2, 2*time.Minute)
 	c := w.waitBuilds("c", 2, 2*time.Minute)
@@ -454,21 +458,8 @@ func TestServe_Graph_RefusalsAndWait(t *testing.T) {
 // hub double: upper's -build tag inherits lower's module tag after the base
 // module tag, and the cascade rebuilds upper against the new lower's tag.
 func TestServe_Graph_Koji(t *testing.T) {
-	hub := kojitest.New(t, kojitest.Options{BuildDuration: 20 * time.Millisecond, RepoDuration: 20 * time.Millisecond})
-	hub.SeedTag(kojitest.TagSeed{Name: kojiBaseTag, Arches: "x86_64", Groups: map[string][]string{
-		"build": {"bash", "rpm-build"}, "srpm-build": {"bash", "rpm-build", "git"},
-	}})
-	w := newGraphWorldWith(t, fmt.Sprintf(`backend:
-  kind: koji
-  koji:
-    hub_url: %s
-    auth: password
-    user: kojiadmin
-    password_env: RIDA_KOJI_PASSWORD
-    base_module_tag: %s
-    arches: [x86_64]
-    poll_min: 10ms
-    poll_max: 50ms`, hub.URL, kojiBaseTag), "RIDA_KOJI_PASSWORD=kojipass")
+	hub := newKojiHub(t, 20*time.Millisecond)
+	w := newGraphWorldWith(t, kojiBackendYAML(hub), "RIDA_KOJI_PASSWORD=kojipass")
 	w.addModule("lower", "stable", nil, map[string]string{"liblow": spec("liblow", 0)})
 	w.addModule("upper", "stable", []string{"lower:stable"}, map[string]string{"app": spec("app", 0, "liblow")})
 	w.push("modules/lower", "", "")
@@ -499,12 +490,7 @@ func TestServe_Graph_Koji(t *testing.T) {
 	}
 	inherits(upper[0], lower[0])
 
-	liblow := w.repos["rpms/liblow"]
-	after, err := liblow.CommitFiles("liblow: change", map[string]string{"README": "changed\n"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.push("rpms/liblow", liblow.Commit, after)
+	w.change("rpms/liblow")
 	lower = w.waitBuilds("lower", 2, 2*time.Minute)
 	upper = w.waitBuilds("upper", 2, 2*time.Minute)
 	if lower[1].State != "ready" || upper[1].State != "ready" {

@@ -21,12 +21,35 @@ import (
 
 const kojiBaseTag = "module-el9-build"
 
-func kojiSetup(t *testing.T, buildDuration time.Duration) (*kojitest.Hub, *examples.Layout, string, string) {
+// newKojiHub starts the hub double with the base module tag seeded.
+func newKojiHub(t *testing.T, buildDuration time.Duration) *kojitest.Hub {
 	t.Helper()
 	hub := kojitest.New(t, kojitest.Options{BuildDuration: buildDuration, RepoDuration: 20 * time.Millisecond})
 	hub.SeedTag(kojitest.TagSeed{Name: kojiBaseTag, Arches: "x86_64", Groups: map[string][]string{
 		"build": {"bash", "rpm-build"}, "srpm-build": {"bash", "rpm-build", "git"},
 	}})
+	return hub
+}
+
+// kojiBackendYAML is the backend section of a configuration building in
+// hub with password auth (RIDA_KOJI_PASSWORD=kojipass) and fast polls.
+func kojiBackendYAML(hub *kojitest.Hub) string {
+	return fmt.Sprintf(`backend:
+  kind: koji
+  koji:
+    hub_url: %s
+    auth: password
+    user: kojiadmin
+    password_env: RIDA_KOJI_PASSWORD
+    base_module_tag: %s
+    arches: [x86_64]
+    poll_min: 10ms
+    poll_max: 50ms`, hub.URL, kojiBaseTag)
+}
+
+func kojiSetup(t *testing.T, buildDuration time.Duration) (*kojitest.Hub, *examples.Layout, string, string) {
+	t.Helper()
+	hub := newKojiHub(t, buildDuration)
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "git"), 0o755); err != nil {
 		t.Fatal(err)
@@ -39,18 +62,8 @@ func kojiSetup(t *testing.T, buildDuration time.Duration) (*kojitest.Hub, *examp
 data_dir: %s
 forges: [{kind: github, secret_env: RIDA_WEBHOOK_SECRET}]
 repos: {modules: ["modules/*"], components: ["rpms/*"]}
-backend:
-  kind: koji
-  koji:
-    hub_url: %s
-    auth: password
-    user: kojiadmin
-    password_env: RIDA_KOJI_PASSWORD
-    base_module_tag: %s
-    arches: [x86_64]
-    poll_min: 10ms
-    poll_max: 50ms
-`, filepath.Join(dir, "data"), hub.URL, kojiBaseTag)
+%s
+`, filepath.Join(dir, "data"), kojiBackendYAML(hub))
 	cfgPath := filepath.Join(dir, "rida.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)

@@ -3,11 +3,14 @@
 // without network access or a source checkout.
 //
 // The files are embedded: module/rida-demo.yaml is the module (stream v2
-// modulemd) and rpms/<component>/ holds each component's spec and sources.
-// CreateRepos lays them out the way a forge would serve them:
+// modulemd), module/rida-demo-extras.yaml a second module that
+// buildrequires rida-demo:1.0, and rpms/<component>/ holds each component's
+// spec and sources (of both modules). CreateRepos lays them out the way a
+// forge would serve them:
 //
-//	<dir>/modules/rida-demo   branch "1.0" (the stream, as in MBS: stream = branch), rida-demo.yaml at the root
-//	<dir>/rpms/<component>    branch "main" (the components' ref: main), <component>.spec at the root
+//	<dir>/modules/rida-demo          branch "1.0" (the stream, as in MBS: stream = branch), rida-demo.yaml at the root
+//	<dir>/modules/rida-demo-extras   branch "1.0", rida-demo-extras.yaml at the root
+//	<dir>/rpms/<component>           branch "main" (the components' ref: main), <component>.spec at the root
 //
 // The modulemd's components carry no repository; a caller resolves them as
 // Layout.ComponentURL(key), i.e. <ComponentsBaseURL>/<key>.
@@ -28,6 +31,7 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"gopkg.in/yaml.v3"
 )
 
 //go:embed README.md module rpms
@@ -51,6 +55,15 @@ const (
 	// ComponentBranch is the branch of every component repository; the
 	// modulemd's components use "ref: main".
 	ComponentBranch = "main"
+
+	// ExtrasName and ExtrasStream are the second module's name and stream:
+	// it buildrequires (and requires) ModuleName:ModuleStream, and its
+	// component BuildRequires a package of that module.
+	ExtrasName   = "rida-demo-extras"
+	ExtrasStream = "1.0"
+	// ExtrasFile is its modulemd's file name; ExtrasBranch its branch.
+	ExtrasFile   = ExtrasName + ".yaml"
+	ExtrasBranch = ExtrasStream
 )
 
 // FS returns the embedded example tree (README.md, module/, rpms/).
@@ -65,17 +78,39 @@ func ModuleYAML() []byte {
 	return b
 }
 
-// Components returns the component keys of the demo module, sorted.
-func Components() []string {
-	entries, err := files.ReadDir("rpms")
+// ExtrasYAML returns the second module's modulemd (rida-demo-extras) as
+// shipped.
+func ExtrasYAML() []byte {
+	b, err := files.ReadFile("module/" + ExtrasFile)
 	if err != nil {
-		panic("examples: embedded rpms/ missing: " + err.Error())
+		panic("examples: embedded module file missing: " + err.Error())
 	}
-	var names []string
-	for _, e := range entries {
-		if e.IsDir() {
-			names = append(names, e.Name())
-		}
+	return b
+}
+
+// Components returns the component keys of the demo module (rida-demo),
+// sorted: those its modulemd lists, not every directory of rpms/.
+func Components() []string { return componentsOf(ModuleYAML()) }
+
+// ExtrasComponents returns the component keys of rida-demo-extras, sorted.
+func ExtrasComponents() []string { return componentsOf(ExtrasYAML()) }
+
+// componentsOf returns the keys of data.components.rpms of an embedded
+// modulemd, sorted.
+func componentsOf(doc []byte) []string {
+	var md struct {
+		Data struct {
+			Components struct {
+				RPMs map[string]yaml.Node `yaml:"rpms"`
+			} `yaml:"components"`
+		} `yaml:"data"`
+	}
+	if err := yaml.Unmarshal(doc, &md); err != nil {
+		panic("examples: embedded modulemd unreadable: " + err.Error())
+	}
+	names := make([]string, 0, len(md.Data.Components.RPMs))
+	for k := range md.Data.Components.RPMs {
+		names = append(names, k)
 	}
 	slices.Sort(names)
 	return names
@@ -111,8 +146,14 @@ type Layout struct {
 	// ComponentsBaseURL is the file:// URL of <Dir>/rpms; component <key>
 	// lives at ComponentsBaseURL + "/" + key.
 	ComponentsBaseURL string
-	// Components maps each component key to its repository.
+	// Components maps each component key of the demo module (Components())
+	// to its repository.
 	Components map[string]Repo
+	// Extras is the second module's repository, <Dir>/modules/rida-demo-extras
+	// (branch ExtrasBranch); ExtrasComponents maps each of its component
+	// keys (ExtrasComponents()) to its repository under <Dir>/rpms.
+	Extras           Repo
+	ExtrasComponents map[string]Repo
 }
 
 // ComponentURL returns the repository URL of component key.
@@ -120,8 +161,9 @@ func (l *Layout) ComponentURL(key string) string {
 	return l.ComponentsBaseURL + "/" + key
 }
 
-// CreateRepos writes the example module and components as git repositories
-// under dir (which must exist), one commit each.
+// CreateRepos writes the example modules (rida-demo and rida-demo-extras)
+// and their components as git repositories under dir (which must exist),
+// one commit each.
 func CreateRepos(dir string, opts Options) (*Layout, error) {
 	opts.AuthorName = cmp.Or(opts.AuthorName, "rida examples")
 	opts.AuthorEmail = cmp.Or(opts.AuthorEmail, "examples@rida.invalid")
@@ -135,6 +177,7 @@ func CreateRepos(dir string, opts Options) (*Layout, error) {
 		Dir:               abs,
 		ComponentsBaseURL: fileURL(filepath.Join(abs, "rpms")),
 		Components:        map[string]Repo{},
+		ExtrasComponents:  map[string]Repo{},
 	}
 
 	mod, err := createRepo(filepath.Join(abs, "modules", ModuleName), ModuleBranch,
@@ -143,27 +186,42 @@ func CreateRepos(dir string, opts Options) (*Layout, error) {
 		return nil, err
 	}
 	l.Module = mod
+	if l.Extras, err = createRepo(filepath.Join(abs, "modules", ExtrasName), ExtrasBranch,
+		map[string]string{ExtrasFile: "module/" + ExtrasFile}, opts); err != nil {
+		return nil, err
+	}
 
-	for _, key := range Components() {
-		srcs := map[string]string{}
-		err := fs.WalkDir(files, "rpms/"+key, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return err
+	for _, set := range []struct {
+		keys []string
+		into map[string]Repo
+	}{{Components(), l.Components}, {ExtrasComponents(), l.ExtrasComponents}} {
+		for _, key := range set.keys {
+			r, err := createComponentRepo(abs, key, opts)
+			if err != nil {
+				return nil, err
 			}
-			rel, _ := filepath.Rel("rpms/"+key, p)
-			srcs[filepath.ToSlash(rel)] = p
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("examples: read embedded component %s: %w", key, err)
+			set.into[key] = r
 		}
-		r, err := createRepo(filepath.Join(abs, "rpms", key), ComponentBranch, srcs, opts)
-		if err != nil {
-			return nil, err
-		}
-		l.Components[key] = r
 	}
 	return l, nil
+}
+
+// createComponentRepo creates <abs>/rpms/<key> from the embedded
+// rpms/<key>/.
+func createComponentRepo(abs, key string, opts Options) (Repo, error) {
+	srcs := map[string]string{}
+	err := fs.WalkDir(files, "rpms/"+key, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel("rpms/"+key, p)
+		srcs[filepath.ToSlash(rel)] = p
+		return nil
+	})
+	if err != nil {
+		return Repo{}, fmt.Errorf("examples: read embedded component %s: %w", key, err)
+	}
+	return createRepo(filepath.Join(abs, "rpms", key), ComponentBranch, srcs, opts)
 }
 
 // createRepo initialises a repository at dir on branch, writes files

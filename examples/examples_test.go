@@ -1,9 +1,11 @@
 package examples_test
 
 import (
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -48,10 +50,84 @@ func TestComponents_MatchModulemd(t *testing.T) {
 	}
 	slices.Sort(keys)
 	if !slices.Equal(keys, examples.Components()) {
-		t.Errorf("modulemd components %v != rpms/ dirs %v", keys, examples.Components())
+		t.Errorf("modulemd components %v != Components() %v", keys, examples.Components())
 	}
 	if len(orders) != 3 {
 		t.Errorf("want 3 buildorder values (3 batches), got %v", orders)
+	}
+
+	// rpms/ holds the components of both modules, each in one module only.
+	entries, err := fs.ReadDir(examples.FS(), "rpms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dirs []string
+	for _, e := range entries {
+		if e.IsDir() {
+			dirs = append(dirs, e.Name())
+		}
+	}
+	both := append(slices.Clone(examples.Components()), examples.ExtrasComponents()...)
+	slices.Sort(both)
+	if !slices.Equal(dirs, both) || len(slices.Compact(slices.Clone(both))) != len(both) {
+		t.Errorf("rpms/ dirs %v != Components() %v + ExtrasComponents() %v", dirs, examples.Components(), examples.ExtrasComponents())
+	}
+}
+
+// TestExtras_Modulemd: rida-demo-extras buildrequires and requires
+// rida-demo:1.0, and its component BuildRequires a package rida-demo's
+// components build, so it builds only against a rida-demo build.
+func TestExtras_Modulemd(t *testing.T) {
+	var doc struct {
+		Data struct {
+			Name         string `yaml:"name"`
+			Stream       string `yaml:"stream"`
+			Dependencies []struct {
+				BuildRequires map[string][]string `yaml:"buildrequires"`
+				Requires      map[string][]string `yaml:"requires"`
+			} `yaml:"dependencies"`
+			Components struct {
+				RPMs map[string]struct {
+					Repository string `yaml:"repository"`
+					Ref        string `yaml:"ref"`
+				} `yaml:"rpms"`
+			} `yaml:"components"`
+		} `yaml:"data"`
+	}
+	if err := yaml.Unmarshal(examples.ExtrasYAML(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Data.Name != examples.ExtrasName || doc.Data.Stream != examples.ExtrasStream {
+		t.Fatalf("extras modulemd: %s:%s", doc.Data.Name, doc.Data.Stream)
+	}
+	want := map[string][]string{"platform": {"el9"}, examples.ModuleName: {examples.ModuleStream}}
+	if len(doc.Data.Dependencies) != 1 || !reflect.DeepEqual(doc.Data.Dependencies[0].BuildRequires, want) ||
+		!reflect.DeepEqual(doc.Data.Dependencies[0].Requires, want) {
+		t.Errorf("extras dependencies %+v, want buildrequires and requires %v", doc.Data.Dependencies, want)
+	}
+	if len(examples.ExtrasComponents()) == 0 {
+		t.Fatal("extras has no components")
+	}
+	for _, key := range examples.ExtrasComponents() {
+		if c := doc.Data.Components.RPMs[key]; c.Repository != "" || c.Ref != examples.ComponentBranch {
+			t.Errorf("component %s: repository %q ref %q", key, c.Repository, c.Ref)
+		}
+	}
+	spec, err := fs.ReadFile(examples.FS(), "rpms/rida-demo-extras/rida-demo-extras.spec")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(spec), "\nBuildRequires:  rida-demo-lib\n") || !slices.Contains(examples.Components(), "rida-demo-lib") {
+		t.Errorf("rida-demo-extras.spec does not BuildRequire rida-demo's rida-demo-lib")
+	}
+	if out, err := exec.Command("modulemd-validator", "--version").CombinedOutput(); err == nil {
+		f := filepath.Join(t.TempDir(), examples.ExtrasFile)
+		if err := os.WriteFile(f, examples.ExtrasYAML(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, err = exec.Command("modulemd-validator", f).CombinedOutput(); err != nil {
+			t.Errorf("modulemd-validator %s: %v\n%s", examples.ExtrasFile, err, out)
+		}
 	}
 }
 
@@ -94,6 +170,22 @@ func TestCreateRepos(t *testing.T) {
 		check(r, examples.ComponentBranch, key+".spec")
 		if r.URL != l.ComponentURL(key) {
 			t.Errorf("component %s URL %s != ComponentURL %s", key, r.URL, l.ComponentURL(key))
+		}
+	}
+	check(l.Extras, examples.ExtrasBranch, examples.ExtrasFile)
+	if l.Extras.Path != filepath.Join(l.Dir, "modules", examples.ExtrasName) {
+		t.Errorf("extras module repository at %s", l.Extras.Path)
+	}
+	if len(l.ExtrasComponents) != len(examples.ExtrasComponents()) {
+		t.Fatalf("got %d extras component repos, want %d", len(l.ExtrasComponents), len(examples.ExtrasComponents()))
+	}
+	for key, r := range l.ExtrasComponents {
+		check(r, examples.ComponentBranch, key+".spec")
+		if r.URL != l.ComponentURL(key) {
+			t.Errorf("extras component %s URL %s != ComponentURL %s", key, r.URL, l.ComponentURL(key))
+		}
+		if _, dup := l.Components[key]; dup {
+			t.Errorf("component %s is in both modules", key)
 		}
 	}
 	if fi, err := os.Stat(filepath.Join(l.Components["rida-demo-app"].Path, "rida-demo")); err != nil || fi.Mode().Perm()&0o100 == 0 {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -23,19 +24,26 @@ import (
 	"time"
 
 	"github.com/rida-build/rida/examples"
+	"github.com/rida-build/rida/modulemd"
 )
 
 const demoHelp = `
 Show rida's main job end to end, on the built-in configuration:
 
- 1. create the example module's git repositories (modules/rida-demo and
+ 1. create the example modules' git repositories (modules/rida-demo,
+    modules/rida-demo-extras, which buildrequires rida-demo:1.0, and
     rpms/<component>, embedded in this binary) in a new directory;
  2. start 'rida serve' on a free port with a data dir in that directory;
- 3. deliver a signed GitHub push webhook for the module repository, exactly
-    as GitHub would, and follow the module build it causes to the end;
- 4. commit a change to one component with git, deliver its push, and follow
-    the rebuild, which reuses every component that did not change;
- 5. print a summary, where the RPMs are, and stop the server.
+ 3. deliver a signed GitHub push webhook for modules/rida-demo, exactly as
+    GitHub would, and follow the module build it causes to the end;
+ 4. push modules/rida-demo-extras and follow its build, built against that
+    rida-demo build;
+ 5. commit a change to one component of rida-demo with git, deliver its
+    push, and follow the rebuild, which reuses every component that did not
+    change;
+ 6. follow the rebuild of rida-demo-extras that rida queues when the new
+    rida-demo build is ready (a cascade), built against the new build;
+ 7. print a summary, where the RPMs are, and stop the server.
 
 The directory is kept so you can look at the RPMs, logs and repositories.`
 
@@ -89,8 +97,9 @@ func (d *demo) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d.say("created the module repository %s (branch %s) and %d component repositories under %s",
-		layout.Module.Path, layout.Module.Branch, len(layout.Components), filepath.Join(layout.Dir, "rpms"))
+	d.say("created the module repositories %s (branch %s) and %s (branch %s, buildrequires %s:%s), and %d component repositories under %s",
+		layout.Module.Path, layout.Module.Branch, layout.Extras.Path, layout.Extras.Branch, examples.ModuleName, examples.ModuleStream,
+		len(layout.Components)+len(layout.ExtrasComponents), filepath.Join(layout.Dir, "rpms"))
 
 	stop, err := d.startServer(ctx)
 	if err != nil {
@@ -98,17 +107,42 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	defer stop()
 
+	var done []demoBuild
+	ready := func(b map[string]any, cause string) (demoBuild, error) {
+		db := demoBuild{b: b, cause: cause}
+		done = append(done, db)
+		if b["state_name"] != "ready" {
+			return db, fmt.Errorf("build %v (%v:%v) ended %v: %v", b["id"], b["name"], b["stream"], b["state_name"], b["state_reason"])
+		}
+		return db, nil
+	}
+
 	// 1. The module repository's first push: a new branch.
 	zero := strings.Repeat("0", 40)
-	build1, err := d.push(ctx, "modules/"+examples.ModuleName, layout.Module, zero, layout.Module.Commit, "Import rida-demo")
+	b, err := d.push(ctx, "modules/"+examples.ModuleName, layout.Module, zero, layout.Module.Commit, "Import rida-demo")
 	if err != nil {
 		return err
 	}
-	if build1["state_name"] != "ready" {
-		return fmt.Errorf("build %v ended %v: %v", build1["id"], build1["state_name"], build1["state_reason"])
+	demo1, err := ready(b, "push to modules/"+examples.ModuleName)
+	if err != nil {
+		return err
 	}
 
-	// 2. A packager changes one component of the last batch.
+	// 2. The second module, which buildrequires the first.
+	d.say("%s:%s buildrequires %s:%s: rida builds it against the newest ready %s build (build %v)",
+		examples.ExtrasName, examples.ExtrasStream, examples.ModuleName, examples.ModuleStream, examples.ModuleName, demo1.b["id"])
+	b, err = d.push(ctx, "modules/"+examples.ExtrasName, layout.Extras, zero, layout.Extras.Commit, "Import rida-demo-extras")
+	if err != nil {
+		return err
+	}
+	extras1, err := ready(b, "push to modules/"+examples.ExtrasName)
+	if err != nil {
+		return err
+	}
+	extras1.against = d.builtAgainst(extras1.b, []demoBuild{demo1})
+	done[len(done)-1] = extras1
+
+	// 3. A packager changes one component of rida-demo's last batch.
 	tools := layout.Components["rida-demo-tools"]
 	before := tools.Commit
 	after, err := tools.CommitFiles("Add release notes", map[string]string{"NOTES": "rida-demo-tools: now with release notes\n"})
@@ -116,15 +150,53 @@ func (d *demo) run(ctx context.Context) error {
 		return err
 	}
 	d.say("committed %.12s to rpms/rida-demo-tools (git commit in %s)", after, tools.Path)
-	build2, err := d.push(ctx, "rpms/rida-demo-tools", tools, before, after, "Add release notes")
+	b, err = d.push(ctx, "rpms/rida-demo-tools", tools, before, after, "Add release notes")
 	if err != nil {
 		return err
 	}
-	if build2["state_name"] != "ready" {
-		return fmt.Errorf("build %v ended %v: %v", build2["id"], build2["state_name"], build2["state_reason"])
+	demo2, err := ready(b, "push to rpms/rida-demo-tools")
+	if err != nil {
+		return err
 	}
-	d.say("done. The RPMs, repodata and final modulemd (modules.yaml) of the last build are in\n    %v", build2["result_dir"])
-	d.say("build pages: %s/builds/%v and %s/builds/%v", d.base, build1["id"], d.base, build2["id"])
+
+	// 4. The cascade: the new rida-demo build being ready queued a rebuild
+	// of every pushed module stream that buildrequires rida-demo:1.0.
+	d.say("%s build %v is ready; %s:%s buildrequires %s:%s, so rida queued its rebuild (a cascade)",
+		examples.ModuleName, demo2.b["id"], examples.ExtrasName, examples.ExtrasStream, examples.ModuleName, examples.ModuleStream)
+	id, err := d.newerBuild(ctx, examples.ExtrasName, demoID(extras1.b))
+	if err != nil {
+		return err
+	}
+	cause, err := d.requestCause(ctx, id)
+	if err != nil {
+		return err
+	}
+	d.say("%s build %d, cause: %s", examples.ExtrasName, id, cause)
+	b, err = d.followBuild(ctx, id)
+	if err != nil {
+		return err
+	}
+	short, _, _ := strings.Cut(cause, " (cascade:")
+	if _, after, ok := strings.Cut(short, ": "); ok {
+		short = "cascade: " + after
+	}
+	extras2, err := ready(b, short)
+	if err != nil {
+		return err
+	}
+	extras2.against = d.builtAgainst(extras2.b, []demoBuild{demo1, demo2})
+	done[len(done)-1] = extras2
+
+	d.overview(done)
+	d.say("done. The RPMs, repodata and final modulemd (modules.yaml) of the last builds are in")
+	for _, db := range []demoBuild{demo2, extras2} {
+		fmt.Fprintf(d.out, "    %v:%v build %v: %v\n", db.b["name"], db.b["stream"], db.b["id"], db.b["result_dir"])
+	}
+	var pages []string
+	for _, db := range done {
+		pages = append(pages, fmt.Sprintf("%s/builds/%v", d.base, db.b["id"]))
+	}
+	d.say("build pages: %s", strings.Join(pages, " "))
 	d.say("API:        %s/module-build-service/1/module-builds/", d.base)
 	if d.keep {
 		d.say("the server keeps running (data in %s); press Ctrl-C to stop it", filepath.Join(d.dir, "data"))
@@ -133,6 +205,127 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	d.say("the server stops now; its data stays in %s (rerun with --keep-serving to browse the pages)", filepath.Join(d.dir, "data"))
 	return nil
+}
+
+// demoBuild is a finished build of the demo: its verbose JSON, what caused
+// it and, for rida-demo-extras, the rida-demo build it was built against.
+type demoBuild struct {
+	b       map[string]any
+	cause   string
+	against string
+}
+
+func demoID(b map[string]any) uint64 {
+	f, _ := b["id"].(float64)
+	return uint64(f)
+}
+
+// builtAgainst prints and returns which build of examples.ModuleName the
+// finished build b was built against, read from the API's buildrequires
+// (MBS's: the build's xmd.mbs.buildrequires), or from that xmd in its
+// modulemd; candidates are the rida-demo builds it may name.
+func (d *demo) builtAgainst(b map[string]any, candidates []demoBuild) string {
+	dep := examples.ModuleName
+	var entry map[string]any
+	src := "the API's buildrequires"
+	if brs, ok := b["buildrequires"].(map[string]any); ok {
+		entry, _ = brs[dep].(map[string]any)
+	}
+	if entry == nil || entry["version"] == nil {
+		src = "xmd.mbs.buildrequires of its modulemd"
+		entry = nil
+		if doc, _ := b["modulemd"].(string); doc != "" {
+			if streams, err := modulemd.Parse([]byte(doc)); err == nil && len(streams) == 1 {
+				mbs, _ := streams[0].Xmd["mbs"].(map[string]any)
+				brs, _ := mbs["buildrequires"].(map[string]any)
+				entry, _ = brs[dep].(map[string]any)
+			}
+		}
+	}
+	if entry == nil {
+		fmt.Fprintf(d.out, "    build %v does not say which %s build it was built against\n", b["id"], dep)
+		return "?"
+	}
+	nsvc := fmt.Sprintf("%s:%v:%v:%v", dep, entry["stream"], entry["version"], entry["context"])
+	which := nsvc
+	for _, c := range candidates {
+		if fmt.Sprint(c.b["version"]) == fmt.Sprint(entry["version"]) && fmt.Sprint(c.b["context"]) == fmt.Sprint(entry["context"]) {
+			which = fmt.Sprintf("%s build %v", dep, c.b["id"])
+			nsvc += " = " + which
+		}
+	}
+	fmt.Fprintf(d.out, "    build %v %v:%v was built against %s (%s)\n\n", b["id"], b["name"], b["stream"], nsvc, src)
+	return which
+}
+
+// newerBuild waits for a build of module newer than build after and
+// returns its id.
+func (d *demo) newerBuild(ctx context.Context, module string, after uint64) (uint64, error) {
+	deadline := time.Now().Add(d.timeout)
+	for time.Now().Before(deadline) {
+		var page struct {
+			Items []struct {
+				ID uint64 `json:"id"`
+			} `json:"items"`
+		}
+		if err := d.get(ctx, "/module-build-service/1/module-builds/?name="+module+"&order_desc_by=id&per_page=1", &page); err != nil {
+			return 0, err
+		}
+		if len(page.Items) > 0 && page.Items[0].ID > after {
+			return page.Items[0].ID, nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return 0, fmt.Errorf("no build of %s after build %d within %s", module, after, d.timeout)
+}
+
+// requestCause returns why build id was queued: its request's kind and
+// reasons.
+func (d *demo) requestCause(ctx context.Context, id uint64) (string, error) {
+	var b struct {
+		RequestID uint64 `json:"request_id"`
+	}
+	if err := d.get(ctx, fmt.Sprintf("/module-build-service/1/module-builds/%d?verbose=true", id), &b); err != nil {
+		return "", err
+	}
+	var rq struct {
+		Request struct {
+			Kind    string   `json:"kind"`
+			Reasons []string `json:"reasons"`
+		} `json:"request"`
+	}
+	if err := d.get(ctx, fmt.Sprintf("/api/v1/requests/%d", b.RequestID), &rq); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("request %d (%s): %s", b.RequestID, rq.Request.Kind, strings.Join(rq.Request.Reasons, "; ")), nil
+}
+
+// overview prints one line per build of the demo.
+func (d *demo) overview(builds []demoBuild) {
+	tw := tabwriter.NewWriter(d.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "    BUILD\tMODULE\tSTATE\tCOMPONENTS\tBUILT AGAINST\tCAUSE\n")
+	for _, db := range builds {
+		n := map[string]int{}
+		for _, c := range components(db.b) {
+			if c.Key != "module-build-macros" {
+				n[c.State]++
+			}
+		}
+		var parts []string
+		for _, st := range []struct{ state, word string }{{"complete", "built"}, {"reused", "reused"}, {"failed", "failed"}, {"canceled", "canceled"}} {
+			if n[st.state] > 0 {
+				parts = append(parts, fmt.Sprintf("%d %s", n[st.state], st.word))
+			}
+		}
+		against := cmp.Or(db.against, "-")
+		fmt.Fprintf(tw, "    %v\t%v:%v\t%v\t%s\t%s\t%s\n", db.b["id"], db.b["name"], db.b["stream"], db.b["state_name"], strings.Join(parts, ", "), against, db.cause)
+	}
+	tw.Flush()
+	fmt.Fprintln(d.out)
 }
 
 // startServer runs this binary's 'serve' with a fresh secret and waits for
@@ -245,7 +438,6 @@ func (d *demo) deliverID(ctx context.Context, fullName string, repo examples.Rep
 // printing each state and component change once.
 func (d *demo) follow(ctx context.Context, delivery uint64) (map[string]any, error) {
 	deadline := time.Now().Add(d.timeout)
-	seen := map[string]bool{}
 	printed := false
 	for time.Now().Before(deadline) {
 		var dv struct {
@@ -271,16 +463,7 @@ func (d *demo) follow(ctx context.Context, delivery uint64) (map[string]any, err
 			d.say("delivery %d planned: build request %d for %s", delivery, disp.Requests[0].RequestID, disp.Requests[0].Key)
 		}
 		if len(dv.Builds) > 0 {
-			id := dv.Builds[0]["id"]
-			var b map[string]any
-			if err := d.get(ctx, fmt.Sprintf("/module-build-service/1/module-builds/%v?verbose=true", id), &b); err != nil {
-				return nil, err
-			}
-			d.progress(b, seen)
-			if s := b["state_name"]; s == "ready" || s == "done" || s == "failed" || s == "garbage" {
-				d.summary(b)
-				return b, nil
-			}
+			return d.followBuild(ctx, demoID(dv.Builds[0]))
 		}
 		select {
 		case <-ctx.Done():
@@ -288,7 +471,31 @@ func (d *demo) follow(ctx context.Context, delivery uint64) (map[string]any, err
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	return nil, fmt.Errorf("delivery %d: no finished build after %s", delivery, d.timeout)
+	return nil, fmt.Errorf("delivery %d: no build after %s", delivery, d.timeout)
+}
+
+// followBuild polls build id until it finished, printing each state and
+// component change once, then its summary.
+func (d *demo) followBuild(ctx context.Context, id uint64) (map[string]any, error) {
+	deadline := time.Now().Add(d.timeout)
+	seen := map[string]bool{}
+	for time.Now().Before(deadline) {
+		var b map[string]any
+		if err := d.get(ctx, fmt.Sprintf("/module-build-service/1/module-builds/%d?verbose=true", id), &b); err != nil {
+			return nil, err
+		}
+		d.progress(b, seen)
+		if s := b["state_name"]; s == "ready" || s == "done" || s == "failed" || s == "garbage" {
+			d.summary(b)
+			return b, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return nil, fmt.Errorf("build %d: not finished after %s", id, d.timeout)
 }
 
 func (d *demo) get(ctx context.Context, path string, v any) error {

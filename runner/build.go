@@ -62,8 +62,9 @@ type ModuleDep struct {
 	// KojiTag is its Koji module tag (the Location the Koji backend
 	// reported for it); empty for builds made elsewhere.
 	KojiTag string
-	// ResultDir is where the local backend put its output (repo/ inside
-	// holds its RPMs and repodata); empty for builds made elsewhere.
+	// ResultDir is the local backend's result directory of that build
+	// (the Result.Dir it reported: its RPMs and repodata); empty for
+	// builds made elsewhere.
 	ResultDir string
 	// RPMs lists the NEVRAs (name-epoch:version-release.arch) of the
 	// packages it built, source RPMs included.

@@ -141,6 +141,9 @@ func (c *config) validate() error {
 	if c.Build.RebuildStrategy != "" && !slices.Contains(runner.RebuildStrategies(), c.Build.RebuildStrategy) {
 		return fmt.Errorf("build.rebuild_strategy: %q, want one of %s", c.Build.RebuildStrategy, strings.Join(runner.RebuildStrategies(), ", "))
 	}
+	if c.Build.CascadeDepth < 0 {
+		return fmt.Errorf("build.cascade_depth: %d, want 0 (the default, %d) or more", c.Build.CascadeDepth, runner.DefaultCascadeDepth)
+	}
 	seen := map[string]bool{}
 	for i, f := range c.Forges {
 		if !slices.Contains(webhook.ForgeKinds(), webhook.ForgeKind(f.Kind)) {

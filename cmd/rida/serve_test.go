@@ -39,6 +39,7 @@ func TestServe_ConfigErrors(t *testing.T) {
 		"UnknownKey":  {"listen: x\ndata_dir: y\nforges: [{kind: github, secret_env: X}]\nbackend: {kind: local}\nlisten_adress: z\n", "listen_adress"},
 		"BadForge":    {"listen: x\ndata_dir: y\nforges: [{kind: bitbucket, secret_env: X}]\nbackend: {kind: local}\n", `forges[0].kind: "bitbucket"`},
 		"BadStrategy": {"listen: x\ndata_dir: y\nforges: [{kind: github, secret_env: X}]\nbackend: {kind: local}\nbuild: {rebuild_strategy: some}\n", "build.rebuild_strategy"},
+		"BadDepth":    {"listen: x\ndata_dir: y\nforges: [{kind: github, secret_env: X}]\nbackend: {kind: local}\nbuild: {cascade_depth: -1}\n", "build.cascade_depth: -1"},
 		"BadBackend":  {"listen: x\ndata_dir: y\nforges: [{kind: github, secret_env: X}]\nbackend: {kind: mock}\n", "backend.kind"},
 	} {
 		t.Run(name, func(t *testing.T) {

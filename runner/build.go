@@ -206,6 +206,19 @@ type Canceler interface {
 	Cancel(ctx context.Context, b *Build) error
 }
 
+// Adopter is implemented by backends that can take over components that
+// completed in an earlier run of the same build (rida was killed and the
+// build resumed), so they are not built again. Execute calls AdoptBatch, on
+// a resumed build, for every batch with completed components (done, in
+// their recorded state: NVR and RPMs set) before building the rest of the
+// batch; the backend makes their output part of the build again (in the
+// buildroot of later batches). It returns the keys of components whose
+// output is gone, which are built again; an error is infrastructure
+// trouble. It must be idempotent: a build may be resumed twice.
+type Adopter interface {
+	AdoptBatch(ctx context.Context, b *Build, batch *Batch, done []*Component) (lost []string, err error)
+}
+
 // Reuser is implemented by backends that can take a component's output from
 // an earlier module build (c.ReusedFrom, c.ReusedLocation, c.RPMs) instead of
 // building it. Execute calls Reuse for a batch's reused components before

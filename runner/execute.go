@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 )
@@ -18,6 +19,13 @@ type ExecuteOptions struct {
 	Logger *slog.Logger
 	// Now defaults to time.Now.
 	Now func() time.Time
+	// Resumed says the build was started by an earlier process: its
+	// completed components are kept. A backend that is an Adopter takes
+	// their output over, batch by batch; with any other backend the
+	// completed components of the first unfinished batch are handed to it
+	// again (the Koji backend finds their tasks and builds again instead of
+	// building anew).
+	Resumed bool
 }
 
 // Event is one step of a module build, as Execute reports it.
@@ -54,9 +62,43 @@ func Execute(ctx context.Context, be Backend, b *Build, opts ExecuteOptions) (*R
 		return nil, &InfraError{Op: "prepare " + b.NSVC(), Err: err}
 	}
 	reuser, canReuse := be.(Reuser)
+	adopter, canAdopt := be.(Adopter)
+	unfinishedSeen := false
 	for _, batch := range b.Batches {
 		if err := ctx.Err(); err != nil {
 			return nil, err
+		}
+		if opts.Resumed {
+			var done []*Component
+			unfinished := false
+			for _, c := range batch.Components {
+				switch c.State {
+				case ComponentComplete:
+					done = append(done, c)
+				case ComponentReused:
+				default:
+					unfinished = true
+				}
+			}
+			switch {
+			case len(done) == 0:
+			case canAdopt:
+				lost, err := adopter.AdoptBatch(ctx, b, batch, done)
+				if err != nil {
+					return nil, &InfraError{Op: fmt.Sprintf("take over batch %d of %s", batch.Number, b.NSVC()), Err: err}
+				}
+				for _, c := range done {
+					if slices.Contains(lost, c.Key) {
+						ex.opts.Logger.Warn("runner: completed component's output is gone, building again", "component", c.Key)
+						c.State, c.Reason, c.NVR, c.RPMs = ComponentQueued, "", "", nil
+					}
+				}
+			case unfinished && !unfinishedSeen:
+				for _, c := range done {
+					c.State, c.Reason = ComponentQueued, ""
+				}
+			}
+			unfinishedSeen = unfinishedSeen || unfinished
 		}
 		// A batch whose components all built already (a resumed build) is
 		// not handed to the backend again; reused components are taken

@@ -189,3 +189,94 @@ func (r *replayBackend) BuildBatch(ctx context.Context, b *runner.Build, batch *
 	}
 	return nil
 }
+
+// adoptingBackend is a fakeBackend that can take over completed components
+// of a resumed build; lose names components whose output is gone.
+type adoptingBackend struct {
+	fakeBackend
+	lose    map[string]bool
+	adopted []string
+	built   []string
+}
+
+func (a *adoptingBackend) AdoptBatch(_ context.Context, _ *runner.Build, batch *runner.Batch, done []*runner.Component) ([]string, error) {
+	var lost []string
+	for _, c := range done {
+		if a.lose[c.Key] {
+			lost = append(lost, c.Key)
+		} else {
+			a.adopted = append(a.adopted, c.Key)
+		}
+	}
+	return lost, nil
+}
+
+func (a *adoptingBackend) BuildBatch(ctx context.Context, b *runner.Build, batch *runner.Batch, report func(runner.ComponentUpdate)) error {
+	for _, c := range batch.Components {
+		a.built = append(a.built, c.Key)
+	}
+	return a.fakeBackend.BuildBatch(ctx, b, batch, report)
+}
+
+// resumedBuild is threeBatchBuild as a killed rida left it: batch 1
+// complete, batch 2 half done (a complete, b interrupted).
+func resumedBuild() *runner.Build {
+	b := threeBatchBuild()
+	for _, c := range []*runner.Component{b.Batches[0].Components[0], b.Batches[1].Components[0]} {
+		c.State, c.NVR, c.RPMs = runner.ComponentComplete, c.Package+"-1-1", []string{c.Package + "-0:1-1.noarch"}
+	}
+	return b
+}
+
+// A resumed build keeps every completed component: an Adopter takes them
+// over and only the rest is built; what the Adopter lost is built again; a
+// backend that cannot adopt gets the interrupted batch's completed
+// components again (Koji finds their builds), never earlier batches'.
+func TestExecute_Resumed(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		lose        map[string]bool
+		adopt       bool
+		wantBuilt   []string
+		wantAdopted []string
+	}{
+		{name: "adopter", adopt: true, wantBuilt: []string{"b", "c"}, wantAdopted: []string{runner.MacrosComponent, "a"}},
+		{name: "adopter lost a", adopt: true, lose: map[string]bool{"a": true}, wantBuilt: []string{"a", "b", "c"}, wantAdopted: []string{runner.MacrosComponent}},
+		{name: "no adopter", wantBuilt: []string{"a", "b", "c"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := resumedBuild()
+			ab := &adoptingBackend{lose: tc.lose}
+			var be runner.Backend = ab
+			if !tc.adopt {
+				be = plainBackend{ab}
+			}
+			if _, err := runner.Execute(context.Background(), be, b, runner.ExecuteOptions{Resumed: true}); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(ab.built, tc.wantBuilt) || !slices.Equal(ab.adopted, tc.wantAdopted) {
+				t.Errorf("built %v adopted %v, want built %v adopted %v", ab.built, ab.adopted, tc.wantBuilt, tc.wantAdopted)
+			}
+			for _, batch := range b.Batches {
+				for _, c := range batch.Components {
+					if c.State != runner.ComponentComplete {
+						t.Errorf("%s ended %s", c.Key, c.State)
+					}
+				}
+			}
+		})
+	}
+}
+
+// plainBackend hides adoptingBackend's AdoptBatch.
+type plainBackend struct{ ab *adoptingBackend }
+
+func (p plainBackend) Prepare(ctx context.Context, b *runner.Build) error {
+	return p.ab.Prepare(ctx, b)
+}
+func (p plainBackend) BuildBatch(ctx context.Context, b *runner.Build, batch *runner.Batch, report func(runner.ComponentUpdate)) error {
+	return p.ab.BuildBatch(ctx, b, batch, report)
+}
+func (p plainBackend) Finish(ctx context.Context, b *runner.Build) (*runner.Result, error) {
+	return p.ab.Finish(ctx, b)
+}

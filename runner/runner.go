@@ -636,6 +636,15 @@ func componentRecord(c *Component) state.ComponentBuild {
 
 // build runs the build phase and records the outcome.
 func (r *Runner) build(ctx context.Context, mb *state.ModuleBuild, b *Build) {
+	r.execute(ctx, mb, b, false)
+}
+
+// resumed is build for a build a previous process left in state build.
+func (r *Runner) resumed(ctx context.Context, mb *state.ModuleBuild, b *Build) {
+	r.execute(ctx, mb, b, true)
+}
+
+func (r *Runner) execute(ctx context.Context, mb *state.ModuleBuild, b *Build, resumed bool) {
 	bctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	r.mu.Lock()
@@ -661,8 +670,9 @@ func (r *Runner) build(ctx context.Context, mb *state.ModuleBuild, b *Build) {
 		*mb = *stored
 	}
 	res, err := Execute(bctx, r.opts.Backend, b, ExecuteOptions{
-		Logger: r.opts.Logger,
-		Now:    r.opts.Now,
+		Logger:  r.opts.Logger,
+		Now:     r.opts.Now,
+		Resumed: resumed,
 		Progress: func(e Event) {
 			if e.Component == nil {
 				return
@@ -708,9 +718,10 @@ func (r *Runner) build(ctx context.Context, mb *state.ModuleBuild, b *Build) {
 	}
 }
 
-// resume continues a build a previous process left in state build. Batches
-// whose components all completed are kept; the first batch that did not
-// finish is redone whole.
+// resume continues a build a previous process left in state build. Every
+// component that completed is kept (an Adopter backend takes its output
+// over; see Execute); the components that had not completed are built
+// again.
 func (r *Runner) resume(ctx context.Context, mb state.ModuleBuild) {
 	b, err := buildFromRecord(&mb, r.marking())
 	if err == nil && r.opts.Graph != nil {
@@ -720,25 +731,15 @@ func (r *Runner) resume(ctx context.Context, mb state.ModuleBuild) {
 		_, _ = r.finish(ctx, &mb, state.ModuleStateFailed, "cannot resume: "+err.Error(), state.ResultErrored)
 		return
 	}
-	interrupted := false
 	for _, batch := range b.Batches {
-		allDone := true
 		for _, c := range batch.Components {
-			allDone = allDone && (c.State == ComponentComplete || c.State == ComponentReused)
-		}
-		if allDone && !interrupted {
-			continue
-		}
-		interrupted = true
-		for _, c := range batch.Components {
-			if c.State != ComponentReused {
+			if c.State != ComponentReused && c.State != ComponentComplete {
 				c.State, c.Reason, c.NVR, c.RPMs, c.LogPath = ComponentQueued, "", "", nil, ""
 				c.Started, c.Finished = time.Time{}, time.Time{}
 			}
 		}
-		break
 	}
-	r.build(ctx, &mb, b)
+	r.resumed(ctx, &mb, b)
 }
 
 // buildFromRecord rebuilds the runner's view of a build from its record.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,9 +16,11 @@ import (
 )
 
 // TestServe_SIGKILLDuringLocalBuild kills 'rida serve' with SIGKILL while
-// the last batch builds, restarts it, and checks that the build finishes
-// and that no component of a finished batch is built again (rpmbuild runs
-// are counted through a wrapper first in PATH).
+// batch 3 builds, after one of its two components (rida-demo-app) completed
+// and while the other (rida-demo-docs) runs, restarts it, and checks that
+// the build finishes and that no component that completed is built again,
+// not even the one in the interrupted batch (rpmbuild runs are counted
+// through a wrapper first in PATH).
 func TestServe_SIGKILLDuringLocalBuild(t *testing.T) {
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "git"), 0o755); err != nil {
@@ -27,11 +30,12 @@ func TestServe_SIGKILLDuringLocalBuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// rida-demo-tools (batch 4) sleeps on its first build only.
-	marker := filepath.Join(dir, "tools-started")
-	tools := layout.Components["rida-demo-tools"]
-	spec := "Name: rida-demo-tools\nVersion: 1.0\nRelease: 1%{?dist}\nSummary: slow once\nLicense: MIT\nBuildArch: noarch\n%description\nslow once\n%build\nif [ ! -e " + marker + " ]; then touch " + marker + "; sleep 120; fi\n%files\n"
-	if _, err := tools.CommitFiles("slow once", map[string]string{"rida-demo-tools.spec": spec}); err != nil {
+	// rida-demo-docs (batch 3, beside rida-demo-app) sleeps on its first
+	// build only.
+	marker := filepath.Join(dir, "docs-started")
+	docs := layout.Components["rida-demo-docs"]
+	spec := "Name: rida-demo-docs\nVersion: 1.0\nRelease: 1%{?dist}\nSummary: slow once\nLicense: MIT\nBuildArch: noarch\n%description\nslow once\n%build\nif [ ! -e " + marker + " ]; then touch " + marker + "; sleep 120; fi\n%files\n"
+	if _, err := docs.CommitFiles("slow once", map[string]string{"rida-demo-docs.spec": spec}); err != nil {
 		t.Fatal(err)
 	}
 	bin := filepath.Join(dir, "bin")
@@ -60,13 +64,15 @@ func TestServe_SIGKILLDuringLocalBuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Kill once rida-demo-docs sleeps and rida-demo-app, its batch
+	// sibling, is recorded complete.
 	deadline := time.Now().Add(time.Minute)
 	for {
-		if _, err := os.Stat(marker); err == nil {
+		if _, err := os.Stat(marker); err == nil && componentState(t, d, id, "rida-demo-app") == "complete" {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("batch 4 never started")
+			t.Fatal("batch 3 never got half done")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -83,17 +89,21 @@ func TestServe_SIGKILLDuringLocalBuild(t *testing.T) {
 		t.Fatalf("build ended %v: %v", b["state_name"], b["state_reason"])
 	}
 	after := countRuns(t, runs)
-	for key, n := range after {
-		want := before[key]
-		if key == "rida-demo-tools" {
-			want++
-		}
-		if n != want {
-			t.Errorf("rpmbuild ran %d times for %s across the restart, want %d (before the kill: %d)", n, key, want, before[key])
+	// Every component that completed ran once; the interrupted one twice.
+	want := map[string]int{"module-build-macros": 1, "rida-demo-lib": 1, "rida-demo-data": 1, "rida-demo-app": 1, "rida-demo-docs": 2, "rida-demo-tools": 1}
+	for key, n := range want {
+		if after[key] != n {
+			t.Errorf("rpmbuild ran %d times for %s across the restart, want %d (before the kill: %d)", after[key], key, n, before[key])
 		}
 	}
-	if before["rida-demo-lib"] != 1 || before["rida-demo-app"] != 1 {
+	if before["rida-demo-app"] != 1 || before["rida-demo-tools"] != 0 {
 		t.Errorf("runs before the kill: %v", before)
+	}
+	// The kept component's packages are in the final repository.
+	for _, c := range components(b) {
+		if c.State != "complete" {
+			t.Errorf("%s ended %s: %s", c.Key, c.State, c.Reason)
+		}
 	}
 	// The first rida's interrupted build (a shell sleeping in the work
 	// tree) did not outlive the resume.
@@ -117,4 +127,26 @@ func countRuns(t *testing.T, path string) map[string]int {
 		out[l]++
 	}
 	return out
+}
+
+// componentState reads a component's state in the build of delivery id
+// ("" while there is none).
+func componentState(t *testing.T, d *demo, delivery uint64, key string) string {
+	t.Helper()
+	var dv struct {
+		Builds []map[string]any `json:"builds"`
+	}
+	if err := d.get(context.Background(), fmt.Sprintf("/api/v1/deliveries/%d", delivery), &dv); err != nil || len(dv.Builds) == 0 {
+		return ""
+	}
+	var b map[string]any
+	if err := d.get(context.Background(), fmt.Sprintf("/module-build-service/1/module-builds/%v?verbose=true", dv.Builds[0]["id"]), &b); err != nil {
+		return ""
+	}
+	for _, c := range components(b) {
+		if c.Key == key {
+			return c.State
+		}
+	}
+	return ""
 }

@@ -331,8 +331,10 @@ func (be *Backend) taskLogPath(taskID int) string {
 	return fmt.Sprintf("%s/work/tasks/%d/%d/", be.opts.TopURL, taskID%10000, taskID)
 }
 
+// buildRow is a listBuilds row. The hub's listBuilds rows carry the build's
+// id as "build_id" only (getBuild and listTagged have "id" too).
 type buildRow struct {
-	ID      int    `json:"id"`
+	ID      int    `json:"build_id"`
 	Name    string `json:"name"`
 	Version string `json:"version"`
 	Release string `json:"release"`
@@ -433,6 +435,11 @@ func (be *Backend) collect(ctx context.Context, byTask map[int]*job, closed, end
 				Reason: fmt.Sprintf("%s: koji task %d closed but produced no build", j.c.Key, id)})
 			j.done = true
 			continue
+		}
+		if rows[0].ID <= 0 {
+			// listBuildRPMs(0) answers [] rather than a fault: a build
+			// without its id would silently have no RPMs.
+			return nil, fmt.Errorf("koji: listBuilds for task %d: row without build_id", id)
 		}
 		j.build, j.nvr = rows[0], rows[0].NVR
 		built = append(built, j)

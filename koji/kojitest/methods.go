@@ -668,9 +668,12 @@ func (h *Hub) getTaskInfo(_ *callCtx, a bound) (any, *wire.Fault) {
 }
 
 func (h *Hub) getTaskResult(_ *callCtx, a bound) (any, *wire.Fault) {
-	t, f := h.taskByArg(a["taskId"], true)
+	t, f := h.taskByArg(a["taskId"], false)
 	if f != nil {
 		return nil, f
+	}
+	if t == nil {
+		return nil, genericf("No such task") // Task.getResult says no more
 	}
 	switch t.state {
 	case TaskClosed:
@@ -746,7 +749,12 @@ func (h *Hub) listTasks(_ *callCtx, a bound) (any, *wire.Fault) {
 			m["owner_name"] = t.owner.name
 		}
 		if decode {
-			m["request"], m["result"] = t.request, t.result
+			// The hub decodes the stored result document: a params
+			// tuple, so a list of one value once the task closed.
+			m["request"], m["result"] = t.request, nil
+			if t.state == TaskClosed {
+				m["result"] = []any{t.result}
+			}
 		} else {
 			req, _ := wire.EncodeCall(t.method, t.request)
 			m["request"] = string(req)
@@ -844,7 +852,7 @@ func (h *Hub) listBuilds(_ *callCtx, a bound) (any, *wire.Fault) {
 		if pid, ok := toInt(a["packageID"]); ok && a["packageID"] != nil && int64(b.pkgID) != pid {
 			continue
 		}
-		out = append(out, h.buildInfo(b))
+		out = append(out, h.listBuildsRow(b))
 	}
 	return out, nil
 }
@@ -854,14 +862,19 @@ func (h *Hub) listBuildRPMs(_ *callCtx, a bound) (any, *wire.Fault) {
 	if f != nil {
 		return nil, f
 	}
+	out := []any{}
 	if b == nil {
+		// "If no build has the given ID ... an empty list is returned";
+		// only an NVR is looked up strictly.
+		if _, ok := a["build"].(int64); ok {
+			return out, nil
+		}
 		return nil, genericf("No such build: %s", pyRepr(a["build"]))
 	}
-	out := []any{}
 	for _, r := range b.rpms {
 		out = append(out, map[string]any{
 			"id": r.id, "build_id": b.id, "name": b.name, "version": b.version, "release": b.release,
-			"epoch": nil, "arch": r.arch, "nvr": b.nvr(), "buildroot_id": 1, "payloadhash": "0123456789abcdef0123456789abcdef",
+			"epoch": nil, "arch": r.arch, "nvr": b.nvr(), "buildroot_id": nil, "payloadhash": "0123456789abcdef0123456789abcdef",
 			"size": 1024, "buildtime": b.done.Unix(), "external_repo_id": 0, "external_repo_name": "INTERNAL",
 			"metadata_only": false, "extra": nil, "draft": false,
 		})
@@ -906,7 +919,7 @@ func (h *Hub) listTagged(_ *callCtx, a bound) (any, *wire.Fault) {
 				}
 				latest[b.name] = true
 			}
-			m := h.buildInfo(b)
+			m := h.listTaggedRow(b, x.event)
 			m["tag_id"], m["tag_name"] = ct.id, ct.name
 			out = append(out, m)
 		}

@@ -357,7 +357,17 @@ func (h *Hub) tagInfo(t *tag) map[string]any {
 	}
 }
 
+// buildInfo is getBuild's answer: every column of the build, "id" and
+// "build_id" both, the content generator and promotion columns NULL.
 func (h *Hub) buildInfo(b *build) map[string]any {
+	m := h.listBuildsRow(b)
+	m["id"], m["cg_id"], m["cg_name"] = b.id, nil, nil
+	return m
+}
+
+// listBuildsRow is a listBuilds row: "build_id" and no "id" (recorded from
+// Koji 1.35.3; reading "id" here is the bug the recordings caught).
+func (h *Hub) listBuildsRow(b *build) map[string]any {
 	owner, ownerID := "", 0
 	if b.owner != nil {
 		owner, ownerID = b.owner.name, b.owner.id
@@ -367,15 +377,28 @@ func (h *Hub) buildInfo(b *build) map[string]any {
 		taskID = b.taskID
 	}
 	return map[string]any{
-		"id": b.id, "build_id": b.id, "package_id": b.pkgID, "package_name": b.name, "name": b.name,
+		"build_id": b.id, "package_id": b.pkgID, "package_name": b.name, "name": b.name,
 		"version": b.version, "release": b.release, "epoch": nil, "nvr": b.nvr(), "draft": false,
 		"state": b.state, "task_id": taskID, "owner_id": ownerID, "owner_name": owner,
 		"volume_id": 0, "volume_name": "DEFAULT", "creation_event_id": b.event,
 		"creation_time": kojiTime(b.created), "creation_ts": kojiTS(b.created),
 		"start_time": kojiTime(b.started), "start_ts": kojiTS(b.started),
 		"completion_time": kojiTime(b.done), "completion_ts": kojiTS(b.done),
-		"source": b.source, "extra": nil, "cg_id": nil, "cg_name": nil,
+		"source": b.source, "extra": nil,
+		"promoter_id": nil, "promoter_name": nil, "promotion_time": nil, "promotion_ts": nil,
 	}
+}
+
+// listTaggedRow is a listTagged row before its tag columns: "id" and
+// "build_id", the tagging event as "create_event", no *_ts, source, extra
+// or content generator columns.
+func (h *Hub) listTaggedRow(b *build, event int64) map[string]any {
+	m := h.listBuildsRow(b)
+	for _, k := range []string{"creation_ts", "start_ts", "completion_ts", "promotion_ts", "source", "extra"} {
+		delete(m, k)
+	}
+	m["id"], m["create_event"] = b.id, event
+	return m
 }
 
 func (h *Hub) taskInfo(t *task, withRequest bool) map[string]any {
@@ -408,10 +431,10 @@ func (h *Hub) repoInfo(r *repo) map[string]any {
 	}
 	return map[string]any{
 		"id": r.id, "tag_id": r.tagID, "tag_name": t.name, "state": r.state, "dist": false,
-		"opts":        map[string]any{"src": false, "debuginfo": false, "separate_src": false},
-		"custom_opts": nil, "task_id": r.taskID, "task_state": taskState,
+		"opts":        map[string]any{"src": false, "debuginfo": false, "separate_src": false, "maven": false},
+		"custom_opts": map[string]any{}, "task_id": r.taskID, "task_state": taskState,
 		"create_event": r.event, "create_ts": kojiTS(r.created),
-		"begin_event": nil, "begin_ts": nil, "end_event": nil, "end_ts": nil,
+		"begin_event": r.event, "begin_ts": kojiTS(r.created), "end_event": nil, "end_ts": nil,
 		"creation_time": kojiTime(r.created), "creation_ts": kojiTS(r.created),
 		"state_time": kojiTime(r.created), "state_ts": kojiTS(r.created),
 	}

@@ -144,9 +144,13 @@ func (e *OutboxEntry) Update() StatusUpdate {
 }
 
 // postedEquals reports whether the forge already shows the entry's content.
+// The target URL alone does not count: a status whose state and
+// description the forge shows is not posted again just to move its link
+// (from the delivery's page to the build's, as a queued build gets its
+// record), so every state change is one post.
 func (e *OutboxEntry) postedEquals() bool {
 	p := e.LastPosted
-	return p != nil && p.State == e.State && p.Description == e.Description && p.TargetURL == e.TargetURL
+	return p != nil && p.State == e.State && p.Description == e.Description
 }
 
 // PostResult is the outcome of one post, for RecordPost.
@@ -228,6 +232,13 @@ func putOutboxEntry(tx *bolt.Tx, old, e *OutboxEntry) error {
 // became due. Same content as stored: nothing changes. New content equal to
 // what the forge was last sent: stored, and Done without a post.
 func (s *Store) upsertStatus(tx *bolt.Tx, u StatusUpdate) (*OutboxEntry, bool, error) {
+	return s.upsertStatusForce(tx, u, false)
+}
+
+// upsertStatusForce is upsertStatus; with force the entry is posted again
+// even when the forge was already sent the same content (a redelivery's
+// re-report, the one deliberate repeat).
+func (s *Store) upsertStatusForce(tx *bolt.Tx, u StatusUpdate, force bool) (*OutboxEntry, bool, error) {
 	now := s.now().UTC()
 	old, err := getOutboxEntry(tx, u.Key())
 	if err != nil {
@@ -235,7 +246,7 @@ func (s *Store) upsertStatus(tx *bolt.Tx, u StatusUpdate) (*OutboxEntry, bool, e
 	}
 	var e OutboxEntry
 	if old != nil {
-		if old.State == u.State && old.Description == u.Description && old.TargetURL == u.TargetURL {
+		if !force && old.State == u.State && old.Description == u.Description && old.TargetURL == u.TargetURL {
 			return old, false, nil
 		}
 		e = *old
@@ -247,6 +258,8 @@ func (s *Store) upsertStatus(tx *bolt.Tx, u StatusUpdate) (*OutboxEntry, bool, e
 	e.UpdatedAt = now
 	e.Failed = false
 	switch {
+	case force:
+		e.Done, e.NextAttempt, e.Attempts = false, now, 0
 	case e.postedEquals():
 		e.Done = true
 	case old != nil && !old.Done && old.NextAttempt.After(now):

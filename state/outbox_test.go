@@ -101,6 +101,28 @@ func TestStore_UpsertStatus(t *testing.T) {
 		}
 	})
 
+	t.Run("NewLinkAloneNotResent", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		u := statusUpdate(shaA, "pending", "queued")
+		u.TargetURL = "http://rida/api/v1/deliveries/1"
+		e := mustRecordPost(t, b.store, mustUpsert(t, b.store, u), PostResult{})
+		// The build record exists now: same state and description, the
+		// link moves to the build page. The forge is not posted again.
+		u.TargetURL = "http://rida/builds/1"
+		if e = mustUpsert(t, b.store, u); !e.Done || e.TargetURL != u.TargetURL {
+			t.Fatalf("entry = %+v, want done with the new link recorded", e)
+		}
+		// Not yet posted: the one post carries the newest link.
+		v := statusUpdate(shaB, "pending", "queued")
+		v.TargetURL = "http://rida/api/v1/deliveries/2"
+		mustUpsert(t, b.store, v)
+		v.TargetURL = "http://rida/builds/2"
+		if e := mustUpsert(t, b.store, v); e.Done || e.TargetURL != v.TargetURL {
+			t.Fatalf("entry = %+v, want due with the build link", e)
+		}
+	})
+
 	t.Run("ErrInvalid", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)

@@ -508,7 +508,7 @@ const (
 	// nothing new (re-post pending statuses).
 	RedeliveryInProgress RedeliveryAction = "in-progress"
 	// RedeliveryReport: every request for it succeeded; re-post their
-	// statuses, build nothing.
+	// statuses (Store.ReReport), build nothing.
 	RedeliveryReport RedeliveryAction = "report"
 	// RedeliveryRebuild: some request failed, errored or was canceled;
 	// enqueue new requests for those keys (Requests lists them).

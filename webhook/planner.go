@@ -25,6 +25,7 @@ type PlannerStore interface {
 	CompletePlanJob(ctx context.Context, jobID uint64, res state.PlanResult) (*state.Delivery, error)
 	RescueExpiredLeases(ctx context.Context, now time.Time) (int, error)
 	RedeliveryDecision(ctx context.Context, contentKey string) (state.Redelivery, error)
+	ReReport(ctx context.Context, deliveryID uint64, requests []uint64) ([]string, error)
 	Request(ctx context.Context, id uint64) (*state.BuildRequest, error)
 	SetModuleStream(ctx context.Context, is state.IndexedStream) error
 	ModulesForComponent(ctx context.Context, component, ref string) ([]state.ModuleStream, error)
@@ -391,7 +392,21 @@ func (p *Planner) plan(ctx context.Context, d *state.Delivery) (state.PlanResult
 	case state.RedeliveryInProgress:
 		return state.PlanResult{Reason: ReasonAlreadyQueued + " as " + describeRequests(redo.Requests, "state")}, nil
 	case state.RedeliveryReport:
-		return state.PlanResult{Reason: ReasonAlreadyBuilt + " by " + describeRequests(redo.Requests, "")}, nil
+		// Redelivery is how an operator repairs a forge's view: post the
+		// final statuses again on the pushed commit.
+		ids := make([]uint64, len(redo.Requests))
+		for i, r := range redo.Requests {
+			ids[i] = r.ID
+		}
+		reported, err := p.store.ReReport(ctx, d.ID, ids)
+		if err != nil {
+			return state.PlanResult{}, err
+		}
+		reason := ReasonAlreadyBuilt + " by " + describeRequests(redo.Requests, "")
+		if len(reported) > 0 {
+			reason += "; re-reported: " + limitList(reported, 5)
+		}
+		return state.PlanResult{Reason: reason}, nil
 	}
 
 	repo, err := p.mirrors.Fetch(ctx, d.CloneURL)

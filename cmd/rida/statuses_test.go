@@ -143,3 +143,62 @@ func TestServe_Statuses_InvalidModulemdFailsOnCommit(t *testing.T) {
 		t.Errorf("failure status does not say why: %q", got.Description)
 	}
 }
+
+// TestServe_Statuses_RedeliveryReReports: a forge lost the final status of
+// a built push; redelivering the push (a new delivery id, the same
+// content, as Gitea and GitLab redeliver) posts it again, builds nothing,
+// and says so in the disposition. Each state change is posted once.
+func TestServe_Statuses_RedeliveryReReports(t *testing.T) {
+	const secret = "status-secret"
+	srv, layout, cfgPath, data, token := statusesSetup(t)
+	p := startServe(t, data, secret, "--config", cfgPath, "--", "RIDA_GITHUB_TOKEN="+token)
+	d := &demo{base: p.base, secret: secret, client: &http.Client{Timeout: 10 * time.Second}, out: &bytes.Buffer{}, timeout: 2 * time.Minute}
+	zero := strings.Repeat("0", 40)
+	if _, err := d.push(context.Background(), "modules/rida-demo", layout.Module, zero, layout.Module.Commit, "import"); err != nil {
+		t.Fatalf("%v\n%s", err, d.out)
+	}
+	waitStatus(t, srv, "modules/rida-demo", layout.Module.Commit, "success", 30*time.Second)
+	posts := func() (all []string, success int) {
+		for _, r := range srv.History() {
+			if r.SHA == layout.Module.Commit {
+				all = append(all, r.State+" "+r.Description)
+				if r.State == "success" {
+					success++
+				}
+			}
+		}
+		return all, success
+	}
+	first, n := posts()
+	if n != 1 {
+		t.Fatalf("success posts before the redelivery: %d", n)
+	}
+	for i := 1; i < len(first); i++ {
+		if first[i] == first[i-1] {
+			t.Errorf("the same status was posted twice in a row: %q (history %q)", first[i], first)
+		}
+	}
+	srv.Forget()
+	id, err := d.deliverID(context.Background(), "modules/rida-demo", layout.Module, zero, layout.Module.Commit, "import")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, srv, "modules/rida-demo", layout.Module.Commit, "success", 30*time.Second)
+	if _, n := posts(); n != 2 {
+		t.Errorf("success posts after the redelivery: %d, want 2", n)
+	}
+	var dv struct {
+		Delivery struct {
+			Disposition struct {
+				Reason   string `json:"reason"`
+				Requests []any  `json:"requests"`
+			} `json:"disposition"`
+		} `json:"delivery"`
+	}
+	if err := d.get(context.Background(), fmt.Sprintf("/api/v1/deliveries/%d", id), &dv); err != nil {
+		t.Fatal(err)
+	}
+	if disp := dv.Delivery.Disposition; len(disp.Requests) != 0 || !strings.Contains(disp.Reason, "re-reported: build 1 ready") {
+		t.Errorf("disposition %+v", disp)
+	}
+}

@@ -227,6 +227,15 @@ func (s *Server) Statuses() map[Key]Received {
 	return out
 }
 
+// Forget drops the last status of every key, as a forge that lost its
+// statuses (restored from a backup, a commit pushed to a new repository)
+// would; History is kept.
+func (s *Server) Forget() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.last)
+}
+
 // History returns every status accepted, oldest first. The slice is a
 // copy.
 func (s *Server) History() []Received {

@@ -355,8 +355,41 @@ func enrichComponents(ctx context.Context, s *Stream, opts EnrichOptions, mbs ma
 		}
 		xrpms[j.key] = map[string]any{"ref": j.commit}
 	}
-	return errors.Join(errs...)
+	if len(errs) == 0 {
+		return nil
+	}
+	return &ResolveErrors{Errs: errs}
 }
+
+// maxErrorsShown bounds how many component errors a ResolveErrors message
+// spells out; a modulemd with thousands of bad components must not make a
+// reason of hundreds of kilobytes.
+const maxErrorsShown = 3
+
+// ResolveErrors is every component whose ref could not be resolved. Its
+// message names the first few and counts the rest; Unwrap gives them all.
+type ResolveErrors struct {
+	Errs []error
+}
+
+// Error lists the first errors and "and N more".
+func (e *ResolveErrors) Error() string {
+	var b strings.Builder
+	for i, err := range e.Errs {
+		if i == maxErrorsShown {
+			fmt.Fprintf(&b, "\nand %d more components whose refs could not be resolved", len(e.Errs)-maxErrorsShown)
+			break
+		}
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		b.WriteString(err.Error())
+	}
+	return b.String()
+}
+
+// Unwrap returns every error, for errors.Is and errors.As.
+func (e *ResolveErrors) Unwrap() []error { return e.Errs }
 
 // isFullHash reports whether s is a full SHA-1 or SHA-256 hex object name.
 func isFullHash(s string) bool {

@@ -349,3 +349,28 @@ func TestPrefixedVersion(t *testing.T) {
 		}
 	}
 }
+
+// A resolver error per component: the message names the first few and
+// counts the rest, every error stays reachable.
+func TestEnrich_ManyResolveErrorsShortReason(t *testing.T) {
+	s := &Stream{Summary: "s", Description: "d", Components: Components{RPMs: map[string]*Component{}}}
+	for i := range 2000 {
+		key := fmt.Sprintf("c%04d", i)
+		s.Components.RPMs[key] = &Component{Key: key, Rationale: "r", Ref: "main"}
+	}
+	missing := errors.New("repository not found")
+	err := Enrich(context.Background(), s, EnrichOptions{Name: "m", Branch: "1", CommitTime: time.Unix(0, 0), DefaultRepository: "https://git/rpms",
+		Resolver: resolverFunc(func(_ context.Context, repo, ref string) (string, error) { return "", missing })})
+	var re *ResolveError
+	if !errors.Is(err, missing) || !errors.As(err, &re) {
+		t.Fatalf("err %v: want the resolver's error and a *ResolveError reachable", err)
+	}
+	var all *ResolveErrors
+	if !errors.As(err, &all) || len(all.Errs) != 2000 {
+		t.Fatalf("want all 2000 errors kept")
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, "components.rpms.c0000") || !strings.Contains(msg, "and 1997 more") || len(msg) > 1000 {
+		t.Errorf("message (%d bytes): %s", len(msg), msg)
+	}
+}

@@ -26,11 +26,25 @@ import (
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/memory"
 )
 
-// ErrNotFound is returned (wrapped) when a ref, commit or file does not exist.
+// ErrNotFound is returned (wrapped) when a repository, ref, commit or file
+// does not exist.
 var ErrNotFound = errors.New("not found")
+
+// missingRepo marks go-git's "repository not found" (a 404 from a server,
+// a path that is not a repository) as ErrNotFound: a repository that does
+// not exist is the content's fault (a modulemd naming it), not rida's.
+// Other errors (unreachable host, refused credentials) are left as they
+// are: infrastructure trouble.
+func missingRepo(err error) error {
+	if errors.Is(err, transport.ErrRepositoryNotFound) {
+		return fmt.Errorf("repository %w", ErrNotFound)
+	}
+	return err
+}
 
 // ZeroHash is the all-zero object id forges send for "no commit" (branch
 // creation or deletion).
@@ -189,7 +203,7 @@ func (m *Mirrors) Fetch(ctx context.Context, rawURL string) (*Repo, error) {
 		r, err = git.PlainCloneContext(ctx, dir, true, &git.CloneOptions{URL: u, Mirror: true, Tags: git.NoTags})
 		if err != nil {
 			_ = os.RemoveAll(dir)
-			return nil, fmt.Errorf("scm: clone %s: %w", Redact(u), err)
+			return nil, fmt.Errorf("scm: clone %s: %w", Redact(u), missingRepo(err))
 		}
 		m.opts.Logger.Debug("scm: cloned mirror", "url", Redact(u), "took", time.Since(start))
 	case err != nil:
@@ -200,7 +214,7 @@ func (m *Mirrors) Fetch(ctx context.Context, rawURL string) (*Repo, error) {
 			Force:    true, Prune: true, Tags: git.NoTags,
 		})
 		if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-			return nil, fmt.Errorf("scm: fetch %s: %w", Redact(u), err)
+			return nil, fmt.Errorf("scm: fetch %s: %w", Redact(u), missingRepo(err))
 		}
 		m.opts.Logger.Debug("scm: fetched mirror", "url", Redact(u), "took", time.Since(start))
 		if m.maybeRepack(dir) {
@@ -406,7 +420,7 @@ func ListRemoteRefs(ctx context.Context, rawURL string) (map[string]string, erro
 	rem := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{u}})
 	refs, err := rem.ListContext(ctx, &git.ListOptions{PeelingOption: git.AppendPeeled})
 	if err != nil {
-		return nil, fmt.Errorf("scm: ls-remote %s: %w", Redact(u), err)
+		return nil, fmt.Errorf("scm: ls-remote %s: %w", Redact(u), missingRepo(err))
 	}
 	out := make(map[string]string, len(refs))
 	for _, ref := range refs {

@@ -193,3 +193,24 @@ func TestMirrors_Fetch_ManyFetchesRepack(t *testing.T) {
 		t.Errorf("%d packs after repacking at 3", len(packs))
 	}
 }
+
+// A repository that does not exist is ErrNotFound (the modulemd's fault),
+// whether it is cloned, fetched or listed.
+func TestMissingRepositoryIsNotFound(t *testing.T) {
+	ctx := context.Background()
+	missing := "file://" + filepath.Join(t.TempDir(), "rpms", "no-such-repo")
+	m, err := scm.NewMirrors(scm.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Fetch(ctx, missing); !errors.Is(err, scm.ErrNotFound) {
+		t.Errorf("Fetch: %v, want ErrNotFound", err)
+	}
+	if _, err := (scm.Resolver{Mirrors: m}).ResolveRef(ctx, missing, "main"); !errors.Is(err, scm.ErrNotFound) {
+		t.Errorf("ResolveRef: %v, want ErrNotFound", err)
+	}
+	// An unreachable host is not the content's fault.
+	if _, err := scm.ListRemoteRefs(ctx, "http://127.0.0.1:1/rpms/x"); err == nil || errors.Is(err, scm.ErrNotFound) {
+		t.Errorf("unreachable host: %v, want an error other than ErrNotFound", err)
+	}
+}

@@ -43,6 +43,9 @@ type Delivery struct {
 	// Commits are the payload's commits (possibly truncated by the forge);
 	// only used to read trailers such as "[skip rebuild]".
 	Commits []Commit `json:"commits,omitempty"`
+	// CommitsOmitted counts the payload's older commits that were not kept
+	// (the receiver keeps the newest 100).
+	CommitsOmitted int `json:"commits_omitted,omitempty"`
 	// Sender is the login of the user who pushed.
 	Sender     string    `json:"sender"`
 	ReceivedAt time.Time `json:"received_at"`

@@ -130,11 +130,29 @@ func ParsePush(kind ForgeKind, event string, body []byte) (*state.Delivery, erro
 			return nil, errorf(CodeInvalid, fmt.Sprintf("push payload field %s is not a commit id (40 or 64 hex digits): %.80q", f.name, f.v))
 		}
 	}
+	// Keep the newest commits only: the planner diffs with git and reads
+	// the head commit from the mirror, so the list is for people, and a
+	// push of 60 000 commits must not make a 10 MB record.
+	if len(commits) > MaxStoredCommits {
+		d.CommitsOmitted = len(commits) - MaxStoredCommits
+		commits = commits[len(commits)-MaxStoredCommits:]
+	}
 	for _, c := range commits {
-		d.Commits = append(d.Commits, state.Commit{ID: c.ID, Message: c.Message})
+		msg := c.Message
+		if len(msg) > maxStoredMessage {
+			msg = strings.ToValidUTF8(msg[:maxStoredMessage], "") + "…"
+		}
+		d.Commits = append(d.Commits, state.Commit{ID: c.ID, Message: msg})
 	}
 	return d, nil
 }
+
+// MaxStoredCommits bounds the commits of a push payload a delivery keeps
+// (the newest ones; Delivery.CommitsOmitted counts the rest).
+const MaxStoredCommits = 100
+
+// maxStoredMessage bounds each kept commit message, in bytes.
+const maxStoredMessage = 4096
 
 // decode parses body into v and turns JSON errors into messages that name the
 // problem without echoing Go type names.

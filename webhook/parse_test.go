@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -131,4 +132,32 @@ func FuzzParsePush(f *testing.F) {
 			t.Fatalf("accepted an incomplete delivery: %+v", d)
 		}
 	})
+}
+
+// A push of 60 000 commits keeps the newest 100 (and counts the rest); a
+// huge commit message is cut.
+func TestParsePush_CommitsCapped(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`{"ref":"refs/heads/a","before":"` + zeros + `","after":"` + strings.Repeat("a", 40) + `","repository":{"full_name":"a/b","clone_url":"u"},"commits":[`)
+	for i := range 60000 {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		msg := "m"
+		if i == 59999 {
+			msg = strings.Repeat("x", 100000)
+		}
+		fmt.Fprintf(&b, `{"id":"%040x","message":%q}`, i, msg)
+	}
+	b.WriteString("]}")
+	d, err := ParsePush(GitHub, "push", []byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Commits) != MaxStoredCommits || d.CommitsOmitted != 60000-MaxStoredCommits {
+		t.Fatalf("kept %d commits, omitted %d", len(d.Commits), d.CommitsOmitted)
+	}
+	if last := d.Commits[len(d.Commits)-1]; last.ID != fmt.Sprintf("%040x", 59999) || len(last.Message) > 4200 {
+		t.Errorf("newest commit %s, message %d bytes", last.ID, len(last.Message))
+	}
 }

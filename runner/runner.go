@@ -563,59 +563,6 @@ func (r *Runner) uniqueVersion(ctx context.Context, mb *state.ModuleBuild, b *Bu
 
 func (r *Runner) marking() string { return cmp.Or(r.opts.Marking, r.opts.Platform, "el9") }
 
-func (r *Runner) lastGood(ctx context.Context, name, stream, context string) (*state.ModuleBuild, error) {
-	good, err := r.opts.Store.ModuleBuilds(ctx, func(o *state.ModuleBuild) bool {
-		return o.Name == name && o.Stream == stream && o.Context == context && (o.State == state.ModuleStateDone || o.State == state.ModuleStateReady) && len(o.Components) > 0
-	})
-	if err != nil {
-		return nil, &InfraError{Op: "look up the last successful build", Err: err}
-	}
-	if len(good) == 0 {
-		return nil, nil
-	}
-	return &good[0], nil
-}
-
-// planReuse marks the components of b that can be taken from last, MBS's
-// way: a component is reusable when its commit and batch are unchanged and,
-// for changed-and-after, nothing in an earlier batch changed.
-func planReuse(b *Build, last *state.ModuleBuild, strategy string) {
-	if last == nil || strategy == StrategyAll {
-		return
-	}
-	prev := map[string]state.ComponentBuild{}
-	for _, c := range last.Components {
-		prev[c.Key] = c
-	}
-	earlierChanged := false
-	for _, batch := range b.Batches {
-		if batch.Number == 1 {
-			continue // module-build-macros carries this build's dist tag
-		}
-		batchChanged := false
-		for _, c := range batch.Components {
-			p, ok := prev[c.Key]
-			unchanged := ok && p.Commit == c.Commit && p.Batch == c.Batch && p.Repository == c.Repository &&
-				(p.State == string(ComponentComplete) || p.State == string(ComponentReused)) && len(p.RPMs) > 0
-			if !unchanged {
-				batchChanged = true
-				continue
-			}
-			if strategy == StrategyChangedAndAfter && earlierChanged {
-				continue
-			}
-			from := int64(last.ID)
-			if p.ReusedFrom != 0 {
-				from = int64(p.ReusedFrom)
-			}
-			c.State, c.ReusedFrom, c.ReusedLocation = ComponentReused, from, cmp.Or(last.ResultDir, last.Location)
-			c.NVR, c.RPMs = p.NVR, slices.Clone(p.RPMs)
-			c.Reason = fmt.Sprintf("reused from build %d (%s)", from, p.NVR)
-		}
-		earlierChanged = earlierChanged || batchChanged
-	}
-}
-
 func componentRecords(b *Build) []state.ComponentBuild {
 	var out []state.ComponentBuild
 	for _, batch := range b.Batches {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -26,7 +27,11 @@ type config struct {
 	PublicURL string        `yaml:"public_url"`
 	LogLevel  string        `yaml:"log_level"`
 	Forges    []forgeConfig `yaml:"forges"`
-	API       struct {
+	Webhook   struct {
+		// MaxBody caps a webhook body in bytes (0: GitHub's own cap, 25 MiB).
+		MaxBody int64 `yaml:"max_body"`
+	} `yaml:"webhook"`
+	API struct {
 		Tokens []struct {
 			Name      string `yaml:"name"`
 			TokenEnv  string `yaml:"token_env"`
@@ -133,6 +138,15 @@ func (c *config) validate() error {
 	case c.Backend.Kind != "local" && c.Backend.Kind != "koji":
 		return fmt.Errorf("backend.kind: %q is not supported (supported: local, koji)", c.Backend.Kind)
 	}
+	// public_url is empty by default: the API then builds its links from
+	// each request's own scheme and Host, and commit statuses carry no
+	// link (a listen address such as 127.0.0.1:8080 is no use to a forge).
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("public_url: %q is not an absolute http(s) URL", c.PublicURL)
+		}
+	}
 	if c.Backend.Kind == "koji" {
 		if err := c.Backend.Koji.validate(); err != nil {
 			return err
@@ -140,6 +154,9 @@ func (c *config) validate() error {
 	}
 	if c.Build.RebuildStrategy != "" && !slices.Contains(runner.RebuildStrategies(), c.Build.RebuildStrategy) {
 		return fmt.Errorf("build.rebuild_strategy: %q, want one of %s", c.Build.RebuildStrategy, strings.Join(runner.RebuildStrategies(), ", "))
+	}
+	if c.Webhook.MaxBody < 0 {
+		return fmt.Errorf("webhook.max_body: %d, want 0 (the default, %d bytes) or more", c.Webhook.MaxBody, webhook.DefaultMaxBody)
 	}
 	if c.Build.CascadeDepth < 0 {
 		return fmt.Errorf("build.cascade_depth: %d, want 0 (the default, %d) or more", c.Build.CascadeDepth, runner.DefaultCascadeDepth)

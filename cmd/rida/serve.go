@@ -181,6 +181,7 @@ func newServer(cfg *config, forges []webhook.ForgeConfig, logger *slog.Logger) (
 	}
 	s.receiver, err = webhook.NewReceiver(webhook.ReceiverOptions{
 		Store: store, Forges: forges, Logger: logger, OnRecorded: func(uint64) { s.planner.Notify() },
+		MaxBody: cfg.Webhook.MaxBody,
 	})
 	if err != nil {
 		return fail(err)

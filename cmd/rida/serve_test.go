@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,6 +40,7 @@ func TestServe_ConfigErrors(t *testing.T) {
 		"UnknownKey":  {"listen: x\ndata_dir: y\nforges: [{kind: github, secret_env: X}]\nbackend: {kind: local}\nlisten_adress: z\n", "listen_adress"},
 		"BadForge":    {"listen: x\ndata_dir: y\nforges: [{kind: bitbucket, secret_env: X}]\nbackend: {kind: local}\n", `forges[0].kind: "bitbucket"`},
 		"BadStrategy": {"listen: x\ndata_dir: y\nforges: [{kind: github, secret_env: X}]\nbackend: {kind: local}\nbuild: {rebuild_strategy: some}\n", "build.rebuild_strategy"},
+		"BadMaxBody":  {"listen: x\ndata_dir: y\nforges: [{kind: github, secret_env: X}]\nbackend: {kind: local}\nwebhook: {max_body: -5}\n", "webhook.max_body: -5"},
 		"BadDepth":    {"listen: x\ndata_dir: y\nforges: [{kind: github, secret_env: X}]\nbackend: {kind: local}\nbuild: {cascade_depth: -1}\n", "build.cascade_depth: -1"},
 		"BadBackend":  {"listen: x\ndata_dir: y\nforges: [{kind: github, secret_env: X}]\nbackend: {kind: mock}\n", "backend.kind"},
 	} {
@@ -62,7 +64,7 @@ func TestServe_HelpDocumentsEveryKey(t *testing.T) {
 	}
 	for _, key := range []string{"listen:", "data_dir:", "public_url:", "forges:", "secret_env", "secret_file", "modules:", "components:",
 		"module_file:", "component_ignore:", "tracked_branches:", "component_base_url:", "platform:", "rebuild_strategy:",
-		"max_builds:", "max_components:", "token_env", "api_url", "pending_deadline:", "context:", "hub_url:", "base_module_tag:", "tokens:", "allowed_scm:", "lookaside:", "nodeps:", "cancel_running:", "manual_ready:", "cascade:", "cascade_depth:", "parallel:", "sandbox:", "on_failure:"} {
+		"max_builds:", "max_components:", "token_env", "api_url", "pending_deadline:", "context:", "hub_url:", "base_module_tag:", "tokens:", "allowed_scm:", "lookaside:", "nodeps:", "cancel_running:", "manual_ready:", "cascade:", "cascade_depth:", "max_body:", "parallel:", "sandbox:", "on_failure:"} {
 		if !strings.Contains(errOut, key) {
 			t.Errorf("serve --help does not document %s", key)
 		}
@@ -288,5 +290,35 @@ func TestIndex_FillsComponentIndex(t *testing.T) {
 	ms, err := store.ModulesForComponent(context.Background(), "rida-demo-tools", "main")
 	if err != nil || len(ms) != 1 || ms[0].Module != examples.ModuleName || ms[0].Stream != examples.ModuleStream {
 		t.Errorf("ModulesForComponent(rida-demo-tools, main) = %+v, %v", ms, err)
+	}
+}
+
+// TestServe_WebhookMaxBody: webhook.max_body caps what a delivery may
+// carry; a larger signed push gets 413 and is not stored.
+func TestServe_WebhookMaxBody(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "rida.yaml")
+	if err := os.WriteFile(cfg, []byte("webhook: {max_body: 200}\nbackend: {kind: local, local: {sandbox: \"off\"}}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const secret = "body-secret"
+	p := startServe(t, filepath.Join(dir, "data"), secret, "--config", cfg)
+	req, err := signedPush(secret, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.ContentLength <= 200 {
+		t.Fatalf("the test push is only %d bytes", req.ContentLength)
+	}
+	u, _ := url.Parse(p.base + "/webhooks/github")
+	req.URL, req.Host = u, u.Host
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(body), "limit of 200 bytes") {
+		t.Errorf("got %d %s, want 413 naming the limit", resp.StatusCode, body)
 	}
 }

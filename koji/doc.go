@@ -9,10 +9,12 @@
 // NewClient returns a Client; Login or SSLLogin opens a session. Call sends
 // one method call, MultiCall several in one request. A hub fault comes back
 // as a *Fault (see the fault code constants); everything else as a
-// *CallError. The client encodes and decodes XML-RPC itself rather than
-// through github.com/kolo/xmlrpc, whose encoder sends Go nil as <value/>
-// (which the hub reads as ""), whose decoder gives a non-nil pointer for
-// <nil/>, and whose Call flattens faults into strings.
+// *CallError. The XML-RPC codec is github.com/kolo/xmlrpc (EncodeMethodCall,
+// Response.Unmarshal, Response.Err) behind koji/internal/wire, which
+// rewrites kolo's <value/> for nil into Koji's <nil/> and reads Python's
+// empty <string></string> as ""; kolo's net/rpc Client is not used (it
+// flattens faults into strings and cannot send Koji's session headers), so
+// sessions, callnums and retries are this package's.
 //
 // # Backend
 //

@@ -35,36 +35,35 @@ func compact(b []byte) string {
 }
 
 // recordedCalls are the recorded requests and the Go arguments that must
-// produce them.
+// produce them: the same values, as the hub decodes them (kolo/xmlrpc
+// writes another declaration, no whitespace and members in map order).
 var recordedCalls = []struct {
 	file   string
 	method string
 	args   []any
-	// exact: our bytes equal the hub client's (same member order).
-	exact bool
 }{
-	{"01-login", "login", []any{"kojiadmin", "<PASSWORD>", KW{"opts": nil}}, true},
-	{"02-createTag", "createTag", []any{"f99"}, true},
-	{"03-createTag-kw", "createTag", []any{"f99-build", KW{"arches": "x86_64"}}, true},
-	{"04-editTag2", "editTag2", []any{"f99-build", KW{"extra": map[string]any{"mock.package_manager": "dnf", "rpm.macro.dist": ".fc99"}}}, true},
-	{"05-getTag", "getTag", []any{"f99-build"}, true},
+	{"01-login", "login", []any{"kojiadmin", "<PASSWORD>", KW{"opts": nil}}},
+	{"02-createTag", "createTag", []any{"f99"}},
+	{"03-createTag-kw", "createTag", []any{"f99-build", KW{"arches": "x86_64"}}},
+	{"04-editTag2", "editTag2", []any{"f99-build", KW{"extra": map[string]any{"mock.package_manager": "dnf", "rpm.macro.dist": ".fc99"}}}},
+	{"05-getTag", "getTag", []any{"f99-build"}},
 	{"06-setInheritanceData", "setInheritanceData", []any{"f99-build", []any{map[string]any{
-		"parent_id": 1, "priority": 0, "maxdepth": nil, "intransitive": false, "noconfig": false, "pkg_filter": ""}}}, false},
-	{"07-groupListAdd", "groupListAdd", []any{"f99-build", "build"}, true},
-	{"08-groupPackageListAdd", "groupPackageListAdd", []any{"f99-build", "build", "bash"}, true},
-	{"09-packageListAdd", "packageListAdd", []any{"f99", "testpkg", KW{"owner": "kojiadmin"}}, true},
-	{"10-createBuildTarget", "createBuildTarget", []any{"f99-candidate", "f99-build", "f99"}, true},
-	{"11-build", "build", []any{"git+https://src.example.com/rpms/testpkg.git#0123abc", "f99-candidate", map[string]any{"scratch": false}}, true},
-	{"12-getTaskInfo", "getTaskInfo", []any{1, KW{"request": true}}, true},
-	{"13-listTasks", "listTasks", []any{KW{"opts": map[string]any{"method": "build", "decode": true}, "queryOpts": map[string]any{"order": "-id", "limit": 5}}}, false},
-	{"14-cancelTask", "cancelTask", []any{1}, true},
-	{"15-newRepo", "newRepo", []any{"f99-build"}, true},
+		"parent_id": 1, "priority": 0, "maxdepth": nil, "intransitive": false, "noconfig": false, "pkg_filter": ""}}}},
+	{"07-groupListAdd", "groupListAdd", []any{"f99-build", "build"}},
+	{"08-groupPackageListAdd", "groupPackageListAdd", []any{"f99-build", "build", "bash"}},
+	{"09-packageListAdd", "packageListAdd", []any{"f99", "testpkg", KW{"owner": "kojiadmin"}}},
+	{"10-createBuildTarget", "createBuildTarget", []any{"f99-candidate", "f99-build", "f99"}},
+	{"11-build", "build", []any{"git+https://src.example.com/rpms/testpkg.git#0123abc", "f99-candidate", map[string]any{"scratch": false}}},
+	{"12-getTaskInfo", "getTaskInfo", []any{1, KW{"request": true}}},
+	{"13-listTasks", "listTasks", []any{KW{"opts": map[string]any{"method": "build", "decode": true}, "queryOpts": map[string]any{"order": "-id", "limit": 5}}}},
+	{"14-cancelTask", "cancelTask", []any{1}},
+	{"15-newRepo", "newRepo", []any{"f99-build"}},
 	{"16-multiCall", "multiCall", []any{[]any{
 		map[string]any{"methodName": "getTag", "params": []any{"f99-build"}},
 		map[string]any{"methodName": "getTag", "params": []any{"no-such-tag", KW{"strict": true}}},
-	}}, true},
-	{"17-unknownMethod", "noSuchMethod", nil, true},
-	{"18-tooManyArgs", "getTag", []any{"f99-build", 1, 2, 3, 4}, true},
+	}}},
+	{"17-unknownMethod", "noSuchMethod", nil},
+	{"18-tooManyArgs", "getTag", []any{"f99-build", 1, 2, 3, 4}},
 }
 
 func TestWire_EncodeCall_MatchesRecordedRequests(t *testing.T) {
@@ -75,10 +74,6 @@ func TestWire_EncodeCall_MatchesRecordedRequests(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if tc.exact && compact(got) != compact(want) {
-				t.Errorf("bytes differ\n got: %s\nwant: %s", compact(got), compact(want))
-			}
-			// Semantically equal in every case (member order aside).
 			gm, gp, err := wire.DecodeCall(got)
 			if err != nil {
 				t.Fatal(err)
@@ -117,16 +112,26 @@ func TestWire_NilIsSentAsNilElement(t *testing.T) {
 	}
 }
 
-func TestWire_LargeIntsAreI8(t *testing.T) {
+// Integers travel as <int> whatever their size (kolo has no <i8>; Python's
+// xmlrpc.client reads <int> with int(), unbounded) and come back as the
+// same int64; the hub's <i8> is read too.
+func TestWire_LargeIntsTravel(t *testing.T) {
 	got, err := wire.EncodeCall("echo", []any{int64(1) << 40, 7, uint32(1) << 31})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := compact(got)
-	for _, want := range []string{"<i8>1099511627776</i8>", "<int>7</int>", "<i8>2147483648</i8>"} {
+	for _, want := range []string{"<int>1099511627776</int>", "<int>7</int>", "<int>2147483648</int>"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("missing %s in %s", want, s)
 		}
+	}
+	_, params, err := wire.DecodeCall(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []any{int64(1) << 40, int64(7), int64(1) << 31}; !reflect.DeepEqual(params, want) {
+		t.Errorf("decoded %#v, want %#v", params, want)
 	}
 }
 
@@ -165,13 +170,15 @@ func TestWire_DecodeRecordedResponses(t *testing.T) {
 			t.Errorf("typed decode: %+v", ti)
 		}
 	})
-	t.Run("i8 and nil", func(t *testing.T) {
-		body := `<?xml version='1.0'?><methodResponse><params><param><value><array><data><value><i8>1099511627776</i8></value><value><nil/></value><value><ex:nil xmlns:ex="http://ws.apache.org/xmlrpc/namespaces/extensions"/></value><value>bare</value><value/></data></array></value></param></params></methodResponse>`
+	t.Run("i8, nil and empty strings", func(t *testing.T) {
+		// As Python's marshaller writes them: "" is <string></string>,
+		// which kolo alone would read as nil.
+		body := "<?xml version='1.0'?>\n<methodResponse>\n<params>\n<param>\n<value><array><data>\n<value><i8>1099511627776</i8></value>\n<value><nil/></value>\n<value><string></string></value>\n<value><struct>\n<member>\n<name>pkg_filter</name>\n<value><string></string></value>\n</member>\n<member>\n<name>maxdepth</name>\n<value><nil/></value></member>\n</struct></value>\n<value><array><data>\n</data></array></value>\n<value><struct>\n</struct></value>\n</data></array></value>\n</param>\n</params>\n</methodResponse>\n"
 		v, _, err := wire.DecodeResponse([]byte(body))
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := []any{int64(1) << 40, nil, nil, "bare", ""}
+		want := []any{int64(1) << 40, nil, "", map[string]any{"pkg_filter": "", "maxdepth": nil}, []any{}, map[string]any{}}
 		if !reflect.DeepEqual(v, want) {
 			t.Errorf("got %#v want %#v", v, want)
 		}

@@ -1,28 +1,44 @@
-// Package wire encodes and decodes XML-RPC in Koji's dialect: None is
-// <nil/> both ways, integers outside int32 are <i8>, keyword arguments are a
-// trailing struct carrying "__starstar", and an empty <value/> is the empty
-// string, as Python's xmlrpc.client reads it.
+// Package wire is the XML-RPC codec of the koji client and of its kojitest
+// hub double: github.com/kolo/xmlrpc, with the little Koji's dialect needs
+// around it.
 //
-// Decoded values are plain Go values: nil, bool, int64, float64, string,
-// []byte (base64), []any (array) and map[string]any (struct).
-// dateTime.iso8601 values are kept as their text (Koji never sends them).
+//   - Encoding is xmlrpc.EncodeMethodCall on plain values (see plain).
+//     kolo writes a Go nil as <value/> (a nil param as an empty <param>),
+//     which Python's xmlrpc.client reads as "" rather than None; Koji sends
+//     and expects <nil/>, so both forms are rewritten to <value><nil/></value>.
+//     The rewrite cannot touch data: in character data "<" is always
+//     escaped. Integers go as <int> whatever their size: Python reads <int>
+//     and <i8> alike, with int().
+//   - Decoding is xmlrpc.Response.Unmarshal into an any, which gives nil
+//     for <nil/>, int64 for <int>, <i4> and <i8>, float64, bool, string,
+//     []any and map[string]any. kolo reads an empty <string></string> (how
+//     Python sends "") as nil, so empty strings are rewritten to an empty
+//     CDATA section first, which it reads as "". <base64> arrives as its
+//     text (Koji sends none; uploads go as base64 strings) and
+//     <dateTime.iso8601> as a time.Time. kolo gives a nil map for an empty
+//     <struct>; it is replaced by an empty one. An untyped
+//     <value>text</value> is refused by kolo when decoding into an any;
+//     Python's marshaller always writes <string>.
+//   - A fault document becomes a *Fault through xmlrpc.Response.Err's
+//     xmlrpc.FaultError, code and string kept.
 //
-// The package is shared by the koji client and its kojitest hub double; both
-// are checked against bytes recorded from a real hub.
+// Only the codec is kolo's: its net/rpc Client flattens faults into strings
+// and cannot carry Koji's session headers, so the koji package keeps its
+// own transport (sessions, callnums, retries).
 package wire
 
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"math"
 	"reflect"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/kolo/xmlrpc"
 )
 
 // Fault is an XML-RPC fault as it travels on the wire.
@@ -41,46 +57,71 @@ type Marshaler interface {
 	XMLRPCValue() any
 }
 
-const header = "<?xml version='1.0'?>\n"
+var (
+	kolonil  = [][2]string{{"<value/>", "<value><nil/></value>"}, {"<param></param>", "<param><value><nil/></value></param>"}}
+	emptyStr = [][2]string{{"<string></string>", "<string><![CDATA[]]></string>"}, {"<string/>", "<string><![CDATA[]]></string>"}}
+)
+
+func replaceAll(b []byte, pairs [][2]string) []byte {
+	for _, p := range pairs {
+		if bytes.Contains(b, []byte(p[0])) {
+			b = bytes.ReplaceAll(b, []byte(p[0]), []byte(p[1]))
+		}
+	}
+	return b
+}
 
 // EncodeCall returns the methodCall document for method and params.
 func EncodeCall(method string, params []any) ([]byte, error) {
-	var b bytes.Buffer
-	b.WriteString(header)
-	b.WriteString("<methodCall>\n<methodName>")
-	escape(&b, method)
-	b.WriteString("</methodName>\n<params>\n")
+	args := make([]any, len(params))
 	for i, p := range params {
-		b.WriteString("<param>\n")
-		if err := encodeAny(&b, p, 0); err != nil {
+		v, err := plain(reflect.ValueOf(p), 0)
+		if err != nil {
 			return nil, fmt.Errorf("param %d: %w", i, err)
 		}
-		b.WriteString("</param>\n")
+		args[i] = v
 	}
-	b.WriteString("</params>\n</methodCall>\n")
-	return b.Bytes(), nil
+	if len(args) == 0 {
+		// kolo writes no <params> at all for none; Python wants the element.
+		return []byte(`<?xml version="1.0" encoding="UTF-8"?><methodCall><methodName>` + method + `</methodName><params></params></methodCall>`), nil
+	}
+	b, err := xmlrpc.EncodeMethodCall(method, args...)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", method, err)
+	}
+	return replaceAll(b, kolonil), nil
+}
+
+// valueOf returns the <value> element encoding v.
+func valueOf(v any) ([]byte, error) {
+	b, err := EncodeCall("v", []any{v})
+	if err != nil {
+		return nil, err
+	}
+	i := bytes.Index(b, []byte("<param>"))
+	j := bytes.LastIndex(b, []byte("</param>"))
+	if i < 0 || j < i {
+		return nil, errors.New("encode value: unexpected methodCall from kolo/xmlrpc")
+	}
+	return b[i+len("<param>") : j], nil
 }
 
 // EncodeResponse returns the methodResponse document carrying v.
 func EncodeResponse(v any) ([]byte, error) {
-	var b bytes.Buffer
-	b.WriteString(header)
-	b.WriteString("<methodResponse>\n<params>\n<param>\n")
-	if err := encodeAny(&b, v, 0); err != nil {
+	val, err := valueOf(v)
+	if err != nil {
 		return nil, err
 	}
-	b.WriteString("</param>\n</params>\n</methodResponse>\n")
-	return b.Bytes(), nil
+	return fmt.Appendf(nil, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<methodResponse><params><param>%s</param></params></methodResponse>\n", val), nil
 }
 
 // EncodeFault returns the methodResponse document carrying a fault.
 func EncodeFault(f *Fault) []byte {
-	var b bytes.Buffer
-	b.WriteString(header)
-	b.WriteString("<methodResponse>\n<fault>\n")
-	_ = encodeAny(&b, map[string]any{"faultCode": f.Code, "faultString": f.String}, 0)
-	b.WriteString("</fault>\n</methodResponse>\n")
-	return b.Bytes()
+	val, err := valueOf(map[string]any{"faultCode": f.Code, "faultString": f.String})
+	if err != nil { // a map of an int and a string always encodes
+		panic(err)
+	}
+	return fmt.Appendf(nil, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<methodResponse><fault>%s</fault></methodResponse>\n", val)
 }
 
 // FaultValue returns the struct a multiCall result carries for f.
@@ -92,292 +133,80 @@ func FaultValue(f *Fault) map[string]any {
 	return m
 }
 
-// Value encodes one value as a <value> element (for tests and for the
-// request text Koji stores with a task).
-func Value(v any) ([]byte, error) {
-	var b bytes.Buffer
-	err := encodeAny(&b, v, 0)
-	return b.Bytes(), err
-}
-
-const maxDepth = 100
-
-var (
-	timeType   = reflect.TypeFor[time.Time]()
-	marshalerT = reflect.TypeFor[Marshaler]()
-)
-
-// encodeAny is encodeValue(b, reflect.ValueOf(v), depth) with the types
-// decoded values and Koji arguments are made of handled without reflection.
-// The cases match unnamed types only, which have no methods, so a Marshaler
-// always takes the reflection path.
-func encodeAny(b *bytes.Buffer, v any, depth int) error {
-	if depth > maxDepth {
-		return errors.New("value nested too deeply")
-	}
-	switch x := v.(type) {
-	case nil:
-		b.WriteString("<value><nil/></value>")
-	case string:
-		writeString(b, x)
-	case bool:
-		if x {
-			b.WriteString("<value><boolean>1</boolean></value>")
-		} else {
-			b.WriteString("<value><boolean>0</boolean></value>")
-		}
-	case int:
-		writeInt(b, int64(x))
-	case int64:
-		writeInt(b, x)
-	case float64:
-		return writeFloat(b, x)
-	case []any:
-		b.WriteString("<value><array><data>\n")
-		for _, e := range x {
-			if err := encodeAny(b, e, depth+1); err != nil {
-				return err
-			}
-			b.WriteString("\n")
-		}
-		b.WriteString("</data></array></value>")
-	case map[string]any:
-		var buf [32]string
-		keys := buf[:0]
-		for k := range x {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		// Koji's client puts __starstar last; keep that order.
-		if i := slices.Index(keys, "__starstar"); i >= 0 {
-			keys = append(append(keys[:i:i], keys[i+1:]...), "__starstar")
-		}
-		b.WriteString("<value><struct>\n")
-		for _, k := range keys {
-			b.WriteString("<member>\n<name>")
-			escape(b, k)
-			b.WriteString("</name>\n")
-			if err := encodeAny(b, x[k], depth+1); err != nil {
-				return fmt.Errorf("%s: %w", k, err)
-			}
-			b.WriteString("</member>\n")
-		}
-		b.WriteString("</struct></value>")
-	default:
-		return encodeValue(b, reflect.ValueOf(v), depth)
-	}
-	return nil
-}
-
-func encodeValue(b *bytes.Buffer, v reflect.Value, depth int) error {
-	if depth > maxDepth {
-		return errors.New("value nested too deeply")
-	}
-	for v.IsValid() && (v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface) {
-		if v.IsNil() {
-			break
-		}
-		if v.Type().Implements(marshalerT) {
-			return encodeAny(b, v.Interface().(Marshaler).XMLRPCValue(), depth+1)
-		}
-		v = v.Elem()
-	}
-	if !v.IsValid() || ((v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface) && v.IsNil()) {
-		b.WriteString("<value><nil/></value>")
-		return nil
-	}
-	if v.Type().Implements(marshalerT) {
-		return encodeAny(b, v.Interface().(Marshaler).XMLRPCValue(), depth+1)
-	}
-	switch v.Kind() {
-	case reflect.Bool:
-		if v.Bool() {
-			b.WriteString("<value><boolean>1</boolean></value>")
-		} else {
-			b.WriteString("<value><boolean>0</boolean></value>")
-		}
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		writeInt(b, v.Int())
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
-		u := v.Uint()
-		if u > math.MaxInt64 {
-			return fmt.Errorf("integer %d does not fit in i8", u)
-		}
-		writeInt(b, int64(u))
-	case reflect.Float32, reflect.Float64:
-		return writeFloat(b, v.Float())
-	case reflect.String:
-		writeString(b, v.String())
-	case reflect.Slice, reflect.Array:
-		if v.Type().Elem().Kind() == reflect.Uint8 {
-			var raw []byte
-			if v.Kind() == reflect.Array {
-				raw = make([]byte, v.Len())
-				reflect.Copy(reflect.ValueOf(raw), v)
-			} else {
-				raw = v.Bytes()
-			}
-			b.WriteString("<value><base64>\n" + base64.StdEncoding.EncodeToString(raw) + "\n</base64></value>")
-			return nil
-		}
-		b.WriteString("<value><array><data>\n")
-		for i := 0; i < v.Len(); i++ {
-			if err := encodeValue(b, v.Index(i), depth+1); err != nil {
-				return err
-			}
-			b.WriteString("\n")
-		}
-		b.WriteString("</data></array></value>")
-	case reflect.Map:
-		if v.Type().Key().Kind() != reflect.String {
-			return fmt.Errorf("map key type %s is not string", v.Type().Key())
-		}
-		keys := make([]string, 0, v.Len())
-		for _, k := range v.MapKeys() {
-			keys = append(keys, k.String())
-		}
-		slices.Sort(keys)
-		// Koji's client puts __starstar last; keep that order.
-		if i := slices.Index(keys, "__starstar"); i >= 0 {
-			keys = append(append(keys[:i:i], keys[i+1:]...), "__starstar")
-		}
-		b.WriteString("<value><struct>\n")
-		for _, k := range keys {
-			b.WriteString("<member>\n<name>")
-			escape(b, k)
-			b.WriteString("</name>\n")
-			if err := encodeValue(b, v.MapIndex(reflect.ValueOf(k).Convert(v.Type().Key())), depth+1); err != nil {
-				return fmt.Errorf("%s: %w", k, err)
-			}
-			b.WriteString("</member>\n")
-		}
-		b.WriteString("</struct></value>")
-	case reflect.Struct:
-		if v.Type() == timeType {
-			t := v.Interface().(time.Time)
-			b.WriteString("<value><dateTime.iso8601>" + t.UTC().Format("20060102T15:04:05") + "</dateTime.iso8601></value>")
-			return nil
-		}
-		m := map[string]any{}
-		t := v.Type()
-		for i := 0; i < t.NumField(); i++ {
-			f := t.Field(i)
-			if !f.IsExported() {
-				continue
-			}
-			name, omit := fieldName(f)
-			if name == "-" {
-				continue
-			}
-			fv := v.Field(i)
-			if omit && fv.IsZero() {
-				continue
-			}
-			m[name] = fv.Interface()
-		}
-		return encodeAny(b, m, depth+1)
-	default:
-		return fmt.Errorf("unsupported type %s", v.Type())
-	}
-	return nil
-}
-
-// fieldName returns the wire name of a struct field: its xmlrpc tag, else
-// its json tag, else its Go name.
-func fieldName(f reflect.StructField) (string, bool) {
-	tag := f.Tag.Get("xmlrpc")
-	if tag == "" {
-		tag = f.Tag.Get("json")
-	}
-	name, opts, _ := strings.Cut(tag, ",")
-	if name == "" {
-		name = f.Name
-	}
-	return name, strings.Contains(opts, "omitempty")
-}
-
-func writeInt(b *bytes.Buffer, i int64) {
-	if i > math.MaxInt32 || i < math.MinInt32 {
-		b.WriteString("<value><i8>")
-		b.Write(strconv.AppendInt(b.AvailableBuffer(), i, 10))
-		b.WriteString("</i8></value>")
-		return
-	}
-	b.WriteString("<value><int>")
-	b.Write(strconv.AppendInt(b.AvailableBuffer(), i, 10))
-	b.WriteString("</int></value>")
-}
-
-func writeFloat(b *bytes.Buffer, f float64) error {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return fmt.Errorf("cannot encode %v", f)
-	}
-	b.WriteString("<value><double>")
-	s := strconv.AppendFloat(b.AvailableBuffer(), f, 'f', -1, 64)
-	if bytes.IndexByte(s, '.') < 0 {
-		s = append(s, ".0"...) // Python's repr of a float
-	}
-	b.Write(s)
-	b.WriteString("</double></value>")
-	return nil
-}
-
-func writeString(b *bytes.Buffer, s string) {
-	b.WriteString("<value><string>")
-	escape(b, s)
-	b.WriteString("</string></value>")
-}
-
-// escape writes s with &, < and > escaped, as Python's xmlrpc.client does.
-func escape(b *bytes.Buffer, s string) {
-	// Plain ASCII runs are copied as they are; the rest goes rune by rune
-	// (invalid UTF-8 becomes U+FFFD, as WriteRune writes it).
-	for len(s) > 0 {
-		i := 0
-		for i < len(s) {
-			c := s[i]
-			if c >= utf8.RuneSelf || c == '&' || c == '<' || c == '>' || c == '\r' {
-				break
-			}
-			i++
-		}
-		b.WriteString(s[:i])
-		s = s[i:]
-		if len(s) == 0 {
-			return
-		}
-		r, size := utf8.DecodeRuneInString(s)
-		s = s[size:]
-		switch r {
-		case '&':
-			b.WriteString("&amp;")
-		case '<':
-			b.WriteString("&lt;")
-		case '>':
-			b.WriteString("&gt;")
-		case '\r':
-			b.WriteString("&#13;") // XML parsers normalise a raw CR away
-		default:
-			b.WriteRune(r)
-		}
-	}
-}
-
-// DecodeCall parses a methodCall document.
+// DecodeCall parses a methodCall document (the hub double's side): its
+// params become the elements of one array, which kolo decodes.
 func DecodeCall(body []byte) (method string, params []any, err error) {
-	if m, ps, ok := fastDecodeCall(body); ok {
-		return m, ps, nil
+	_, rest, ok := bytes.Cut(body, []byte("<methodName>"))
+	name, rest, ok2 := bytes.Cut(rest, []byte("</methodName>"))
+	if !ok || !ok2 || !bytes.Contains(body, []byte("<methodCall>")) {
+		return "", nil, errors.New("decode call: not a methodCall document")
 	}
-	return xmlDecodeCall(body)
+	method = strings.TrimSpace(string(name))
+	if method == "" {
+		return "", nil, errors.New("decode call: methodCall has no methodName")
+	}
+	var values []byte
+	if _, ps, ok := bytes.Cut(rest, []byte("<params>")); ok {
+		ps, _, ok = bytes.Cut(ps, []byte("</params>"))
+		if !ok {
+			return "", nil, errors.New("decode call: <params> not closed")
+		}
+		values = bytes.ReplaceAll(bytes.ReplaceAll(ps, []byte("<param>"), nil), []byte("</param>"), nil)
+	}
+	doc := make([]byte, 0, len(values)+128)
+	doc = append(doc, "<methodResponse><params><param><value><array><data>"...)
+	doc = append(doc, values...)
+	doc = append(doc, "</data></array></value></param></params></methodResponse>"...)
+	params = []any{}
+	if err := xmlrpc.Response(replaceAll(doc, emptyStr)).Unmarshal(&params); err != nil {
+		return "", nil, fmt.Errorf("decode call %s: %w", method, err)
+	}
+	emptyStructs(params)
+	return method, params, nil
 }
 
 // DecodeResponse parses a methodResponse document: either its value or its
 // fault.
 func DecodeResponse(body []byte) (any, *Fault, error) {
-	if v, f, ok := fastDecodeResponse(body); ok {
-		return v, f, nil
+	if !bytes.Contains(body, []byte("<methodResponse")) {
+		return nil, nil, errors.New("decode response: not a methodResponse document")
 	}
-	return xmlDecodeResponse(body)
+	r := xmlrpc.Response(replaceAll(body, emptyStr))
+	if err := r.Err(); err != nil {
+		var fe xmlrpc.FaultError
+		if errors.As(err, &fe) {
+			return nil, &Fault{Code: fe.Code, String: fe.String}, nil
+		}
+		return nil, nil, fmt.Errorf("decode fault: %w", err)
+	}
+	var v any
+	if err := r.Unmarshal(&v); err != nil {
+		return nil, nil, fmt.Errorf("decode response: %w", err)
+	}
+	return emptyStructs(v), nil, nil
+}
+
+// emptyStructs replaces the nil maps kolo gives for an empty <struct> with
+// empty ones, in place: an empty struct is not None.
+func emptyStructs(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		if x == nil {
+			return map[string]any{}
+		}
+		for k, e := range x {
+			if m, ok := e.(map[string]any); ok && m == nil {
+				x[k] = map[string]any{}
+			} else {
+				emptyStructs(e)
+			}
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = emptyStructs(e)
+		}
+	}
+	return v
 }
 
 // AsFault converts a decoded {faultCode, faultString[, traceback]} struct.
@@ -400,4 +229,131 @@ func AsFault(v any) (*Fault, bool) {
 		}
 	}
 	return f, true
+}
+
+const maxDepth = 100
+
+var (
+	timeType   = reflect.TypeFor[time.Time]()
+	marshalerT = reflect.TypeFor[Marshaler]()
+)
+
+// plain turns v into what kolo encodes the way Koji reads it: a Marshaler
+// into its value, structs into maps by their xmlrpc or json tags (kolo
+// reads xmlrpc tags only), typed slices and maps into []any and
+// map[string]any (member names escaped: kolo writes them as they are), unsigned integers into int64 (kolo would write <i4>),
+// []byte into xmlrpc.Base64; nil stays nil (rewritten to <nil/> after
+// encoding).
+func plain(v reflect.Value, depth int) (any, error) {
+	if depth > maxDepth {
+		return nil, errors.New("value nested too deeply")
+	}
+	for v.IsValid() && (v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface) {
+		if v.IsNil() {
+			return nil, nil
+		}
+		if v.Type().Implements(marshalerT) {
+			return plain(reflect.ValueOf(v.Interface().(Marshaler).XMLRPCValue()), depth+1)
+		}
+		v = v.Elem()
+	}
+	if !v.IsValid() {
+		return nil, nil
+	}
+	if v.Type().Implements(marshalerT) {
+		return plain(reflect.ValueOf(v.Interface().(Marshaler).XMLRPCValue()), depth+1)
+	}
+	switch v.Kind() {
+	case reflect.Bool:
+		return v.Bool(), nil
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return v.Int(), nil
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		if v.Uint() > math.MaxInt64 {
+			return nil, fmt.Errorf("integer %d does not fit in i8", v.Uint())
+		}
+		return int64(v.Uint()), nil
+	case reflect.Float32, reflect.Float64:
+		if f := v.Float(); math.IsNaN(f) || math.IsInf(f, 0) {
+			return nil, fmt.Errorf("cannot encode %v", f)
+		}
+		return v.Float(), nil
+	case reflect.String:
+		return v.String(), nil
+	case reflect.Slice, reflect.Array:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			raw := make([]byte, v.Len())
+			reflect.Copy(reflect.ValueOf(raw), v)
+			return xmlrpc.Base64(base64.StdEncoding.EncodeToString(raw)), nil
+		}
+		out := make([]any, v.Len())
+		for i := range out {
+			e, err := plain(v.Index(i), depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = e
+		}
+		return out, nil
+	case reflect.Map:
+		if v.Type().Key().Kind() != reflect.String {
+			return nil, fmt.Errorf("map key type %s is not string", v.Type().Key())
+		}
+		out := make(map[string]any, v.Len())
+		for it := v.MapRange(); it.Next(); {
+			e, err := plain(it.Value(), depth+1)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", it.Key().String(), err)
+			}
+			out[escapeName(it.Key().String())] = e
+		}
+		return out, nil
+	case reflect.Struct:
+		if v.Type() == timeType {
+			return v.Interface(), nil
+		}
+		out := map[string]any{}
+		t := v.Type()
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			name, omit := fieldName(f)
+			if name == "-" || (omit && v.Field(i).IsZero()) {
+				continue
+			}
+			e, err := plain(v.Field(i), depth+1)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+			out[escapeName(name)] = e
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("unsupported type %s", v.Type())
+}
+
+// escapeName escapes a struct member name: kolo writes names as they are.
+func escapeName(s string) string {
+	if !strings.ContainsAny(s, "&<>\"'\r\n\t") {
+		return s
+	}
+	var b strings.Builder
+	_ = xml.EscapeText(&b, []byte(s))
+	return b.String()
+}
+
+// fieldName returns the wire name of a struct field: its xmlrpc tag, else
+// its json tag, else its Go name.
+func fieldName(f reflect.StructField) (string, bool) {
+	tag := f.Tag.Get("xmlrpc")
+	if tag == "" {
+		tag = f.Tag.Get("json")
+	}
+	name, opts, _ := strings.Cut(tag, ",")
+	if name == "" {
+		name = f.Name
+	}
+	return name, strings.Contains(opts, "omitempty")
 }

@@ -67,17 +67,18 @@ type ClientOptions struct {
 	Retry RetryOptions
 }
 
-// Client calls a Koji hub. It is safe for concurrent use; calls are
+// Client calls a Koji hub. It is safe for concurrent use. Requests are
 // serialised, as the hub requires for one session (each authenticated
-// request carries the next callnum, and the hub rejects one that goes
-// backwards).
+// request carries the next callnum, and the hub rejects one that arrives
+// after a higher one committed), but only for the time of one HTTP
+// exchange: a call waiting to retry holds nothing, so other calls go on.
 type Client struct {
 	hubURL string
 	http   *http.Client
 	log    *slog.Logger
 	retry  RetryOptions
 
-	mu      sync.Mutex // held for a whole call, retries included
+	mu      sync.Mutex // held for one request (callnum taken, sent, answered), never across a retry's wait
 	session *session
 }
 
@@ -298,8 +299,6 @@ func (c *Client) call(ctx context.Context, endpoint, method string, args []any, 
 	if err != nil {
 		return Value{}, &CallError{Method: method, Err: fmt.Errorf("encode: %w", err)}
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	var lastErr error
 	for attempt := 1; ; attempt++ {
 		v, retryable, err := c.roundTrip(ctx, endpoint, method, body, attempt)
@@ -343,8 +342,11 @@ func (c *Client) backoff(attempt int) time.Duration {
 	return d
 }
 
-// roundTrip makes one request. The caller holds c.mu.
+// roundTrip makes one request, holding c.mu from taking the callnum until
+// the answer is read, so that requests reach the hub in callnum order.
 func (c *Client) roundTrip(ctx context.Context, endpoint, method string, body []byte, attempt int) (Value, bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
 	if err != nil {
 		return Value{}, false, err

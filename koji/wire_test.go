@@ -349,6 +349,60 @@ func TestClient_5xxRetriedWithNewCallnum(t *testing.T) {
 	}
 }
 
+// A call waiting to retry holds no lock: another call on the same session
+// goes through meanwhile, with the next callnum, and the retry after it
+// gets a later one.
+func TestClient_RetryWaitDoesNotBlockOtherCalls(t *testing.T) {
+	rh := &replayHub{answers: []func(http.ResponseWriter){
+		xmlAnswer(mustRead(t, "01-login.response.xml")),
+		statusAnswer(http.StatusServiceUnavailable),         // A's first attempt
+		xmlAnswer(mustRead(t, "05-getTag.response.xml")),    // B
+		xmlAnswer(mustRead(t, "02-createTag.response.xml")), // A's retry
+	}}
+	srv := httptest.NewServer(rh)
+	t.Cleanup(srv.Close)
+	const wait = 2 * time.Second
+	c, err := NewClient(ClientOptions{HubURL: srv.URL + "/kojihub", Logger: newTextLogger(io.Discard),
+		Retry: RetryOptions{Attempts: 2, Base: wait, Max: wait}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := c.Login(ctx, "kojiadmin", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	aDone := make(chan error, 1)
+	go func() { _, err := c.Call(ctx, "createTag", "f99"); aDone <- err }()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		rh.mu.Lock()
+		n := len(rh.requests)
+		rh.mu.Unlock()
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("A's first attempt never arrived")
+		}
+	}
+	start := time.Now()
+	if _, err := c.Call(ctx, "getTag", "f99-build"); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > wait/2 {
+		t.Errorf("B waited %v behind A's retry wait", took)
+	}
+	if err := <-aDone; err != nil {
+		t.Fatal(err)
+	}
+	var callnums []string
+	for _, r := range rh.requests[1:] {
+		callnums = append(callnums, r.Header.Get("Koji-Session-Callnum"))
+	}
+	if want := []string{"0", "1", "2"}; !reflect.DeepEqual(callnums, want) {
+		t.Errorf("callnums %v, want %v", callnums, want)
+	}
+}
+
 func TestClient_4xxAndExhaustedRetries(t *testing.T) {
 	t.Run("4xx not retried", func(t *testing.T) {
 		rh, c := newReplay(t, statusAnswer(http.StatusBadRequest), statusAnswer(http.StatusBadRequest))

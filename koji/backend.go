@@ -64,6 +64,11 @@ type BackendOptions struct {
 	// Intents records submissions for crash safety. Default: a new
 	// MemoryIntentStore (no crash safety).
 	Intents IntentStore
+	// TagPermission is the Koji permission the module's tags require for
+	// changes to them (MBS's koji_tag_permission), looked up by name with
+	// getAllPerms and set when a tag is created or differs. Default
+	// "admin", as in MBS.
+	TagPermission string
 	// UploadChunk is the upload chunk size in bytes. Default 1 MiB (the
 	// Python client's).
 	UploadChunk int
@@ -99,6 +104,7 @@ type Backend struct {
 
 	mu     sync.Mutex
 	newAPI *bool                 // hub ≥ 1.35 (repo.request)
+	permID int                   // TagPermission's id, 0 until looked up
 	builds map[int64]*buildState // by Build.ID
 }
 
@@ -124,6 +130,7 @@ func NewBackend(opts BackendOptions) (*Backend, error) {
 		opts.Intents = &MemoryIntentStore{}
 	}
 	opts.UploadChunk = cmp.Or(opts.UploadChunk, 1<<20)
+	opts.TagPermission = cmp.Or(opts.TagPermission, "admin")
 	opts.Test.RPMBuild = cmp.Or(opts.Test.RPMBuild, "rpmbuild")
 	if opts.Test.Now == nil {
 		opts.Test.Now = time.Now
@@ -325,6 +332,7 @@ func whitelist(b *runner.Build) []string {
 type tagInfo struct {
 	ID     int            `json:"id"`
 	Name   string         `json:"name"`
+	PermID *int           `json:"perm_id"`
 	Arches *string        `json:"arches"`
 	Extra  map[string]any `json:"extra"`
 	Locked bool           `json:"locked"`
@@ -339,9 +347,13 @@ func (be *Backend) Prepare(ctx context.Context, b *runner.Build) error {
 		return err
 	}
 	arches, extra := be.tagArches(b), tagExtra(b)
+	perm, err := be.tagPermID(ctx)
+	if err != nil {
+		return fmt.Errorf("koji: prepare %s: %w", b.NSVC(), err)
+	}
 	var tagIDs [2]int
 	for i, name := range []string{st.tag, st.buildTag} {
-		id, err := be.ensureTag(ctx, name, arches, extra)
+		id, err := be.ensureTag(ctx, name, arches, extra, perm)
 		if err != nil {
 			return err
 		}
@@ -370,14 +382,40 @@ func (be *Backend) Prepare(ctx context.Context, b *runner.Build) error {
 	return nil
 }
 
-func (be *Backend) ensureTag(ctx context.Context, name, arches string, extra map[string]any) (int, error) {
+// tagPermID looks up TagPermission's id once (getAllPerms, as MBS does).
+func (be *Backend) tagPermID(ctx context.Context) (int, error) {
+	be.mu.Lock()
+	id := be.permID
+	be.mu.Unlock()
+	if id != 0 {
+		return id, nil
+	}
+	var perms []struct {
+		ID   int    `json:"id"`
+		Name string `json:"name"`
+	}
+	if err := callInto(ctx, be.c, &perms, "getAllPerms"); err != nil {
+		return 0, fmt.Errorf("tag permission: %w", err)
+	}
+	for _, p := range perms {
+		if p.Name == be.opts.TagPermission {
+			be.mu.Lock()
+			be.permID = p.ID
+			be.mu.Unlock()
+			return p.ID, nil
+		}
+	}
+	return 0, fmt.Errorf("tag permission: the hub has no permission %q (backend.koji.tag_permission)", be.opts.TagPermission)
+}
+
+func (be *Backend) ensureTag(ctx context.Context, name, arches string, extra map[string]any, perm int) (int, error) {
 	var t *tagInfo
 	if err := callInto(ctx, be.c, &t, "getTag", name); err != nil {
 		return 0, err
 	}
 	if t == nil {
 		var id int
-		if err := callInto(ctx, be.c, &id, "createTag", name, KW{"arches": arches, "extra": extra}); err != nil {
+		if err := callInto(ctx, be.c, &id, "createTag", name, KW{"arches": arches, "perm": perm, "extra": extra}); err != nil {
 			return 0, err
 		}
 		return id, nil
@@ -391,8 +429,12 @@ func (be *Backend) ensureTag(ctx context.Context, name, arches string, extra map
 			changed = true
 		}
 	}
+	edit := KW{"arches": arches, "extra": extra}
+	if t.PermID == nil || *t.PermID != perm {
+		changed, edit["perm"] = true, perm
+	}
 	if changed {
-		if _, err := be.c.Call(ctx, "editTag2", name, KW{"arches": arches, "extra": extra}); err != nil {
+		if _, err := be.c.Call(ctx, "editTag2", name, edit); err != nil {
 			return 0, err
 		}
 	}

@@ -630,3 +630,45 @@ func TestBackend_BatchSubmissionTransportErrorLooksBeforeResubmitting(t *testing
 		}
 	}
 }
+
+// Tags get MBS's koji_tag_permission: "admin" by default, another by
+// option, set on an existing tag that lacks it; a permission the hub does
+// not have fails Prepare naming it.
+func TestBackend_TagPermission(t *testing.T) {
+	ctx := context.Background()
+	bd := setup(t, kojitest.Options{})
+	b := mustPlan(t, testStream("permmod", map[string]int64{"a": 0}), 11)
+	if err := bd.backend.Prepare(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	tag := "module-permmod-master-20260101000000-c0ffee42"
+	for _, name := range []string{tag, tag + "-build"} {
+		if ts, _ := bd.hub.Tag(name); ts.Perm != "admin" {
+			t.Errorf("%s: perm %q, want admin", name, ts.Perm)
+		}
+	}
+
+	// Another permission, on the tags made above: editTag2 sets it.
+	be, err := koji.NewBackend(koji.BackendOptions{Client: bd.client, BaseModuleTag: baseTag, Owner: "kojiadmin",
+		Logger: quiet, TagPermission: "tag"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := be.Prepare(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{tag, tag + "-build"} {
+		if ts, _ := bd.hub.Tag(name); ts.Perm != "tag" {
+			t.Errorf("%s: perm %q, want tag", name, ts.Perm)
+		}
+	}
+
+	be, err = koji.NewBackend(koji.BackendOptions{Client: bd.client, BaseModuleTag: baseTag, Owner: "kojiadmin",
+		Logger: quiet, TagPermission: "module-admin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := be.Prepare(ctx, b); err == nil || !strings.Contains(err.Error(), `no permission "module-admin"`) {
+		t.Errorf("unknown permission: %v", err)
+	}
+}

@@ -38,6 +38,7 @@ func (h *Hub) methods() map[string]method {
 		"sslLogin":            {fn: (*Hub).sslLogin},
 		"logout":              {fn: (*Hub).logout},
 		"getTag":              {fn: (*Hub).getTag},
+		"getAllPerms":         {fn: (*Hub).getAllPerms},
 		"createTag":           {fn: (*Hub).createTagM, write: true, perm: "tag"},
 		"editTag2":            {fn: (*Hub).editTag2, write: true, perm: "tag"},
 		"getInheritanceData":  {fn: (*Hub).getInheritanceData},
@@ -167,8 +168,12 @@ func (h *Hub) createTagM(_ *callCtx, a bound) (any, *wire.Fault) {
 	if a["extra"] != nil && !ok {
 		return nil, genericf("Invalid type for extra: %s", pyType(a["extra"]))
 	}
+	perm, f := permID(a["perm"])
+	if f != nil {
+		return nil, f
+	}
 	t := h.createTag(name)
-	t.arches, t.perm, t.locked = a["arches"], a["perm"], truthy(a["locked"])
+	t.arches, t.perm, t.locked = a["arches"], perm, truthy(a["locked"])
 	t.mavenSupport, t.mavenIncludeAll = truthy(a["maven_support"]), truthy(a["maven_include_all"])
 	for k, v := range extra {
 		t.extra[k] = v
@@ -215,8 +220,16 @@ func (h *Hub) editTag2(_ *callCtx, a bound) (any, *wire.Fault) {
 	if v, ok := kw["locked"]; ok {
 		t.locked = truthy(v)
 	}
+	// perm and perm_id are aliases; perm_id wins.
+	if v, ok := kw["perm_id"]; ok {
+		kw["perm"] = v
+	}
 	if v, ok := kw["perm"]; ok {
-		t.perm = v
+		id, f := permID(v)
+		if f != nil {
+			return nil, f
+		}
+		t.perm = id
 	}
 	if v, ok := kw["maven_support"]; ok {
 		t.mavenSupport = truthy(v)
@@ -1106,4 +1119,37 @@ func (h *Hub) Upload(p string) ([]byte, bool) {
 	defer h.mu.Unlock()
 	b, ok := h.uploads[p]
 	return slices.Clone(b), ok
+}
+
+// permNames are the permissions of a new Koji database (schema.sql), in id
+// order from 1.
+var permNames = []string{"admin", "appliance", "dist-repo", "host", "image", "image-import", "livecd",
+	"maven-import", "repo", "sign", "tag", "target", "win-admin", "win-import", "draft-promoter"}
+
+func (h *Hub) getAllPerms(_ *callCtx, _ bound) (any, *wire.Fault) {
+	out := make([]any, len(permNames))
+	for i, n := range permNames {
+		out[i] = map[string]any{"id": i + 1, "name": n, "description": n + " (kojitest)"}
+	}
+	return out, nil
+}
+
+// permID resolves a permission given by name or id as get_perm_id(strict)
+// does; nil is no permission (0).
+func permID(v any) (int, *wire.Fault) {
+	switch v := v.(type) {
+	case nil:
+		return 0, nil
+	case string:
+		if i := slices.Index(permNames, v); i >= 0 {
+			return i + 1, nil
+		}
+	case int64:
+		if v >= 1 && int(v) <= len(permNames) {
+			return int(v), nil
+		}
+	default:
+		return 0, genericf("Invalid type for id lookup: %s", pyType(v))
+	}
+	return 0, genericf("No such entry in table permissions: %v", v)
 }

@@ -42,7 +42,7 @@ type tag struct {
 	id              int
 	name            string
 	arches          any // string or nil
-	perm            any
+	perm            int // permission id, 0: none
 	locked          bool
 	mavenSupport    bool
 	mavenIncludeAll bool
@@ -351,7 +351,7 @@ func (h *Hub) tagInfo(t *tag) map[string]any {
 		extra[k] = v
 	}
 	return map[string]any{
-		"id": t.id, "name": t.name, "arches": t.arches, "perm": t.perm, "perm_id": nil,
+		"id": t.id, "name": t.name, "arches": t.arches, "perm": permName(t.perm), "perm_id": permIDValue(t.perm),
 		"locked": t.locked, "maven_support": t.mavenSupport, "maven_include_all": t.mavenIncludeAll,
 		"extra": extra,
 	}
@@ -805,6 +805,8 @@ type TagState struct {
 	Groups map[string][]string
 	// Packages lists the package list entries (own, not inherited).
 	Packages []string
+	// Perm is the permission the tag requires, "" for none.
+	Perm string
 }
 
 // Link is one inheritance link of a tag, as getInheritanceData gives it.
@@ -830,6 +832,7 @@ func (h *Hub) Tag(name string) (TagState, bool) {
 	t := h.tags[id]
 	s := TagState{ID: t.id, Name: t.name, Extra: map[string]any{}, Groups: map[string][]string{}}
 	s.Arches, _ = t.arches.(string)
+	s.Perm, _ = permName(t.perm).(string)
 	for k, v := range t.extra {
 		s.Extra[k] = v
 	}
@@ -846,4 +849,20 @@ func (h *Hub) Tag(name string) (TagState, bool) {
 	}
 	s.Packages = sortedKeys(t.pkgs)
 	return s, true
+}
+
+// permName is getTag's "perm": the permission's name, nil for none.
+func permName(id int) any {
+	if id < 1 || id > len(permNames) {
+		return nil
+	}
+	return permNames[id-1]
+}
+
+// permIDValue is getTag's "perm_id", nil for none.
+func permIDValue(id int) any {
+	if id == 0 {
+		return nil
+	}
+	return id
 }

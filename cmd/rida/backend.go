@@ -35,6 +35,9 @@ type kojiConfig struct {
 	AllowedSCM    []string      `yaml:"allowed_scm"`
 	PollMin       time.Duration `yaml:"poll_min"`
 	PollMax       time.Duration `yaml:"poll_max"`
+	// TagPermission is MBS's koji_tag_permission: the permission the
+	// module's tags require.
+	TagPermission string `yaml:"tag_permission"`
 }
 
 func (k *kojiConfig) validate() error {
@@ -117,7 +120,7 @@ func newKojiBackend(ctx context.Context, k *kojiConfig, store *state.Store, logg
 	be, err := koji.NewBackend(koji.BackendOptions{
 		Client: client, TopURL: k.TopURL, Arches: k.Arches, BaseModuleTag: k.BaseModuleTag, Priority: k.Priority,
 		AllowedSCM: k.AllowedSCM, Owner: k.User, Logger: logger, PollMin: k.PollMin, PollMax: k.PollMax,
-		Intents: kojiIntents{store},
+		Intents: kojiIntents{store}, TagPermission: k.TagPermission,
 	})
 	return be, "koji:" + k.HubURL, err
 }

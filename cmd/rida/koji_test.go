@@ -44,7 +44,8 @@ func kojiBackendYAML(hub *kojitest.Hub) string {
     base_module_tag: %s
     arches: [x86_64]
     poll_min: 10ms
-    poll_max: 50ms`, hub.URL, kojiBaseTag)
+    poll_max: 50ms
+    tag_permission: tag`, hub.URL, kojiBaseTag)
 }
 
 func kojiSetup(t *testing.T, buildDuration time.Duration) (*kojitest.Hub, *examples.Layout, string, string) {
@@ -149,6 +150,11 @@ func TestServe_Koji_PushToReady(t *testing.T) {
 	tag := fmt.Sprint(b["koji_tag"])
 	if tagged := hub.Tagged(tag); len(tagged) < len(layout.Components) {
 		t.Errorf("module tag %s holds %v", tag, tagged)
+	}
+	for _, name := range []string{tag, tag + "-build"} {
+		if ts, _ := hub.Tag(name); ts.Perm != "tag" {
+			t.Errorf("%s: permission %q, want backend.koji.tag_permission's tag", name, ts.Perm)
+		}
 	}
 }
 

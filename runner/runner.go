@@ -89,11 +89,35 @@ type Options struct {
 	// DepPollInterval is how often a build waiting for a buildrequired
 	// stream looks again when no build ends meanwhile. Default 5s.
 	DepPollInterval time.Duration
+	// Failpoint, if set, is called at each point between two of the
+	// runner's transactions where a crash leaves work half done (the
+	// Failpoint* names); crash tests kill the process there. Nil in
+	// production.
+	Failpoint func(name string)
 	// OnFinish, if set, is called after a build reaches a final state
 	// (done, ready or failed), outside any lock.
 	OnFinish func(state.ModuleBuild)
 	Logger   *slog.Logger
 	Now      func() time.Time
+}
+
+// Failpoint names: the points between two of the runner's transactions.
+const (
+	// FailpointRequestStarted: a request is running, its build not yet
+	// recorded.
+	FailpointRequestStarted = "request-started"
+	// FailpointBuildEnded: a build's final state is recorded, its request
+	// not yet finished.
+	FailpointBuildEnded = "build-ended"
+)
+
+// Failpoints lists every failpoint name.
+func Failpoints() []string { return []string{FailpointRequestStarted, FailpointBuildEnded} }
+
+func (r *Runner) failpoint(name string) {
+	if r.opts.Failpoint != nil {
+		r.opts.Failpoint(name)
+	}
 }
 
 // Runner takes build requests from the queue and drives each through init →
@@ -217,6 +241,7 @@ func (r *Runner) runOnce(ctx context.Context) (int, error) {
 		if err != nil {
 			return started, err
 		}
+		r.failpoint(FailpointRequestStarted)
 		started++
 		r.launch(ctx, func(ctx context.Context) { r.runRequest(ctx, req) })
 	}
@@ -733,6 +758,7 @@ func (r *Runner) finish(ctx context.Context, mb *state.ModuleBuild, st state.Mod
 		r.opts.Logger.Error("runner: record final state", "build", mb.ID, "state", st, "err", err)
 		return nil, err
 	}
+	r.failpoint(FailpointBuildEnded)
 	r.endRequest(ctx, stored, result, reason)
 	r.mu.Lock()
 	close(r.ended)

@@ -107,6 +107,22 @@ func (s *Store) RequestCancel(ctx context.Context, id uint64, who string) (*Modu
 func (s *Store) RequeueRunning(ctx context.Context, key string) (*BuildRequest, error) {
 	var out *BuildRequest
 	err := s.update(ctx, "RequeueRunning", func(tx *bolt.Tx) error {
+		var err error
+		out, err = s.requeueRunningTx(tx, key)
+		return err
+	})
+	return out, wrap("RequeueRunning", err)
+}
+
+// requeueRunning is RequeueRunning inside tx.
+func (s *Store) requeueRunning(tx *bolt.Tx, key string) error {
+	_, err := s.requeueRunningTx(tx, key)
+	return err
+}
+
+func (s *Store) requeueRunningTx(tx *bolt.Tx, key string) (*BuildRequest, error) {
+	var out *BuildRequest
+	err := func() error {
 		entry, err := getQueueEntry(tx, key)
 		if err != nil {
 			return err
@@ -153,6 +169,6 @@ func (s *Store) RequeueRunning(ctx context.Context, key string) (*BuildRequest, 
 		entry.Running = 0
 		out = merged.Request
 		return putQueueEntry(tx, key, entry)
-	})
-	return out, wrap("RequeueRunning", err)
+	}()
+	return out, err
 }

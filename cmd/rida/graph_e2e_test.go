@@ -389,6 +389,21 @@ func TestServe_Graph_RefusalsAndWait(t *testing.T) {
 		t.Errorf("x: %s (%s), want the cycle named", x[0].State, x[0].Reason)
 	}
 
+	// A component whose repository does not exist is the packager's
+	// failure, not an infrastructure error.
+	ghost, err := examples.CreateRepo(filepath.Join(w.dir, "git", "modules", "ghost"), "1",
+		map[string]string{"ghost.yaml": module("ghost", nil, "no-such-component")}, examples.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.repos["modules/ghost"] = ghost
+	w.push("modules/ghost", "", "")
+	g := w.waitBuilds("ghost", 1, time.Minute)
+	if g[0].State != "failed" || !strings.Contains(g[0].Reason, "no-such-component") || !strings.Contains(g[0].Reason, "repository not found") {
+		t.Errorf("ghost: %s (%s)", g[0].State, g[0].Reason)
+	}
+	w.waitStatus("modules/ghost", ghost.Commit, "rida/ghost:1", "failure", 30*time.Second)
+
 	// Wait: slow (building for a few seconds) and fast, which
 	// buildrequires slow:1 and is pushed while slow builds.
 	w.addModule("slow", "1", nil, map[string]string{"pslow": spec("pslow", 4)})

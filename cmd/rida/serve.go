@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -166,7 +167,7 @@ func newServer(cfg *config, forges []webhook.ForgeConfig, logger *slog.Logger) (
 		MaxBuilds: cfg.Build.MaxBuilds, DefaultRepository: cfg.Repos.ComponentBaseURL,
 		Platform: cfg.Build.Platform, Marking: cfg.Build.Marking, RebuildStrategy: cfg.Build.RebuildStrategy,
 		CancelRunning: cfg.Build.CancelRunning, ManualReady: cfg.Build.ManualReady, Logger: logger,
-		Graph: store,
+		Graph: store, Failpoint: crashAt(os.Getenv("RIDA_TEST_FAILPOINT"), logger),
 	})
 	if err != nil {
 		return fail(err)
@@ -228,6 +229,17 @@ func (s *server) start(ctx context.Context) error {
 	} else if n > 0 {
 		s.log.Info("rida: released plan job leases of a previous process", "jobs", n)
 	}
+	// A crash between two of the runner's transactions can leave a
+	// request running with no build, or with every build ended: repair
+	// both before the runner looks at the queue, or the stream would never
+	// build again.
+	fixed, err := s.store.ReconcileRunning(ctx)
+	if err != nil {
+		return err
+	}
+	for _, f := range fixed {
+		s.log.Warn("rida: reconciled a request a previous process left running", "key", f.Key, "request", f.RequestID, "action", f.Action, "result", f.Result)
+	}
 	if s.statuses != nil {
 		if err := s.statuses.Start(ctx); err != nil {
 			return err
@@ -254,4 +266,20 @@ func (s *server) handler() http.Handler {
 	mux.Handle("/webhooks/", s.api.Metrics().Webhooks(s.receiver))
 	mux.Handle("/", s.api)
 	return mux
+}
+
+// crashAt returns a runner failpoint that kills this process with SIGKILL
+// at the named point, for crash tests (RIDA_TEST_FAILPOINT); nil when name
+// is empty, as in production.
+func crashAt(name string, log *slog.Logger) func(string) {
+	if name == "" {
+		return nil
+	}
+	return func(at string) {
+		if at == name {
+			log.Warn("rida: failpoint reached, killing the process", "failpoint", at)
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {} // the signal is on its way
+		}
+	}
 }

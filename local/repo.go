@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -72,22 +73,43 @@ func (b *Backend) createrepo(ctx context.Context, st *buildState, op string, log
 	return fi.ModTime(), nil
 }
 
+// copyFile copies the regular file src to dst through dst+".tmp". src is a
+// built RPM in a work directory the build could write, or a package of an
+// earlier build: a symlink is never followed, and anything but a regular
+// file with one link (a FIFO, a device, a hard link) is refused (a
+// *repoFileError). Whatever had the temporary name is removed first, so a
+// planted symlink there is replaced, not written through.
 func copyFile(src, dst string) error {
-	in, err := os.Open(src)
+	in, err := os.OpenFile(src, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
+		if errors.Is(err, syscall.ELOOP) {
+			return &repoFileError{file: filepath.Base(src), why: "is a symlink, not followed"}
+		}
 		return err
 	}
 	defer in.Close()
+	fi, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	if err := checkRegular(filepath.Base(src), fi, -1); err != nil {
+		return err
+	}
 	tmp := dst + ".tmp"
-	out, err := os.Create(tmp)
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o644)
 	if err != nil {
 		return err
 	}
 	if _, err := io.Copy(out, in); err != nil {
 		out.Close()
+		os.Remove(tmp)
 		return err
 	}
 	if err := out.Close(); err != nil {
+		os.Remove(tmp)
 		return err
 	}
 	return os.Rename(tmp, dst)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/rida-build/rida/buildmacros"
 	"github.com/rida-build/rida/runner"
+	"github.com/rida-build/rida/scm"
 )
 
 // errSiblingFailed is the cancel cause of a batch under CancelBatch.
@@ -207,11 +208,11 @@ func (b *Backend) buildComponent(ctx context.Context, st *buildState, build *run
 	}
 
 	work := filepath.Join(st.work, key)
-	src, top, tmp := filepath.Join(work, "src"), filepath.Join(work, "rpmbuild"), filepath.Join(work, "tmp")
+	src, top, tmp, home := filepath.Join(work, "src"), filepath.Join(work, "rpmbuild"), filepath.Join(work, "tmp"), filepath.Join(work, "home")
 	if err := os.RemoveAll(work); err != nil {
 		return infraFail(fmt.Errorf("clean %s: %w", work, err))
 	}
-	for _, d := range []string{src, top, tmp} {
+	for _, d := range []string{src, top, tmp, home} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return infraFail(fmt.Errorf("create %s: %w", d, err))
 		}
@@ -234,13 +235,21 @@ func (b *Backend) buildComponent(ctx context.Context, st *buildState, build *run
 		if err := checkout(ctx, c, src, log); err != nil {
 			return fail(err.Error())
 		}
+		if err := checkTree(src); err != nil {
+			var re *repoFileError
+			if errors.As(err, &re) {
+				return fail("repository: " + err.Error())
+			}
+			return infraFail(err)
+		}
 		cache := c.Cache
 		if cache == "" && b.opts.Lookaside != "" {
 			cache = strings.TrimRight(b.opts.Lookaside, "/") + "/" + cmp.Or(c.Package, key)
 		}
 		if err := b.fetchSources(ctx, src, cache, log); err != nil {
 			var le *lookasideError
-			if errors.As(err, &le) || ctx.Err() != nil {
+			var re *repoFileError
+			if errors.As(err, &le) || errors.As(err, &re) || ctx.Err() != nil {
 				return fail("sources: " + err.Error())
 			}
 			return infraFail(err)
@@ -256,8 +265,14 @@ func (b *Backend) buildComponent(ctx context.Context, st *buildState, build *run
 	args = append(args, "--define", "dist "+build.DistTag, spec)
 
 	bin, cmdArgs := b.opts.Test.RPMBuild, args
-	if b.sandbox {
-		bin, cmdArgs = b.opts.Test.Bwrap, append(append(bwrapArgs(st.dir, work), b.opts.Test.RPMBuild), args...)
+	if b.sandbox != nil {
+		// Writable: the work directory only. Read-only: the rpm database
+		// (BuildRequires check) and, for components, the module macros.
+		ro := []string{st.rpmdb}
+		if key != runner.MacrosComponent {
+			ro = append(ro, st.macros)
+		}
+		bin, cmdArgs = b.sandbox.bwrap, append(append(b.sandbox.args(work, ro...), b.opts.Test.RPMBuild), args...)
 	}
 	if len(build.Deps) > 0 {
 		deps := make([]string, 0, len(build.Deps))
@@ -270,13 +285,7 @@ func (b *Backend) buildComponent(ctx context.Context, st *buildState, build *run
 	fmt.Fprintf(log, "%s\n+ %s %s\n", rpmbuildMarker, bin, strings.Join(cmdArgs, " "))
 	cmd := command(ctx, bin, cmdArgs...)
 	cmd.Dir = work
-	cmd.Env = []string{
-		"PATH=" + cmp.Or(os.Getenv("PATH"), "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"),
-		"HOME=" + st.home,
-		"TMPDIR=" + tmp,
-		"LANG=C.UTF-8",
-		"LC_ALL=C.UTF-8",
-	}
+	cmd.Env = sandboxEnv(b.sandbox != nil, home, tmp)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Run(); err != nil {
 		var exit *exec.ExitError
@@ -290,12 +299,24 @@ func (b *Backend) buildComponent(ctx context.Context, st *buildState, build *run
 		return fail(why)
 	}
 
+	// What rpmbuild left in _topdir is the spec's to shape: only regular
+	// files with one link are taken, never followed out of the tree.
 	files, err := findRPMs(top)
 	if err != nil {
+		var re *repoFileError
+		if errors.As(err, &re) {
+			return fail("built files: " + err.Error())
+		}
 		return infraFail(err)
 	}
 	pkgs, err := b.queryRPMs(ctx, st, files, log)
 	if err != nil {
+		var te *ToolError
+		if errors.As(err, &te) && ctx.Err() == nil {
+			// rpm is there (checked before the batch): it could not read
+			// what the build produced. Its output is in the log.
+			return fail(fmt.Sprintf("built files are not RPM packages rpm can read (rpm: %v)", te.Err))
+		}
 		return infraFail(err)
 	}
 	var nvr string
@@ -345,13 +366,24 @@ func writeMacrosSources(build *runner.Build, src string) (string, error) {
 
 // installMacros makes the module macros apply to later builds: it copies
 // the macros file the package installs to <build>/macros.zz-modules, which
-// every later rpmbuild loads.
+// every later rpmbuild loads. The file is read back from the work
+// directory the build could write (buildopts macros are the packager's),
+// so only as a regular file inside it.
 func (b *Backend) installMacros(build *runner.Build, st *buildState) error {
-	data, err := os.ReadFile(filepath.Join(st.work, runner.MacrosComponent, "src", buildmacros.SourceName))
+	root, err := os.OpenRoot(filepath.Join(st.work, runner.MacrosComponent))
 	if err != nil {
 		return fmt.Errorf("local: install module macros of %s: %w", build.NSVC(), err)
 	}
-	if err := os.WriteFile(st.macros, data, 0o644); err != nil {
+	defer root.Close()
+	data, err := readRegular(root, filepath.Join("src", buildmacros.SourceName), maxMacrosFile)
+	if err != nil {
+		return fmt.Errorf("local: install module macros of %s: %w", build.NSVC(), err)
+	}
+	tmp := st.macros + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return fmt.Errorf("local: install module macros of %s: %w", build.NSVC(), err)
+	}
+	if err := os.Rename(tmp, st.macros); err != nil {
 		return fmt.Errorf("local: install module macros of %s: %w", build.NSVC(), err)
 	}
 	return nil
@@ -374,13 +406,15 @@ func macrosModule(build *runner.Build) (buildmacros.Module, error) {
 // checkout clones c.Repository into dir and checks out c.Commit (or, when
 // Commit is empty, the branch or tag c.Ref).
 func checkout(ctx context.Context, c *runner.Component, dir string, log io.Writer) error {
-	fmt.Fprintf(log, "+ git clone %s %s && git checkout %s\n", c.Repository, dir, cmp.Or(c.Commit, c.Ref))
+	// The URL may carry credentials: logs and errors show it redacted.
+	shown := scm.Redact(c.Repository)
+	fmt.Fprintf(log, "+ git clone %s %s && git checkout %s\n", shown, dir, cmp.Or(c.Commit, c.Ref))
 	if c.Repository == "" {
 		return errors.New("no repository URL")
 	}
 	repo, err := git.PlainCloneContext(ctx, dir, false, &git.CloneOptions{URL: c.Repository, NoCheckout: true, Progress: log})
 	if err != nil {
-		return fmt.Errorf("clone %s: %w", c.Repository, err)
+		return fmt.Errorf("clone %s: %s", shown, redactIn(err.Error(), c.Repository, shown))
 	}
 	var hash plumbing.Hash
 	switch {
@@ -393,7 +427,7 @@ func checkout(ctx context.Context, c *runner.Component, dir string, log io.Write
 		h, err := repo.ResolveRevision(plumbing.Revision("refs/remotes/origin/" + c.Ref))
 		if err != nil {
 			if h, err = repo.ResolveRevision(plumbing.Revision(c.Ref)); err != nil {
-				return fmt.Errorf("resolve ref %q in %s: %w", c.Ref, c.Repository, err)
+				return fmt.Errorf("resolve ref %q in %s: %w", c.Ref, shown, err)
 			}
 		}
 		hash = *h
@@ -405,26 +439,49 @@ func checkout(ctx context.Context, c *runner.Component, dir string, log io.Write
 		return fmt.Errorf("worktree of %s: %w", dir, err)
 	}
 	if err := wt.Checkout(&git.CheckoutOptions{Hash: hash, Force: true}); err != nil {
-		return fmt.Errorf("checkout %s of %s: %w", hash, c.Repository, err)
+		return fmt.Errorf("checkout %s of %s: %w", hash, shown, err)
 	}
 	fmt.Fprintf(log, "checked out %s\n", hash)
 	return nil
 }
 
-// findSpec returns <pkg>.spec at the root of dir, else the only *.spec.
-func findSpec(dir, pkg string) (string, error) {
-	p := filepath.Join(dir, pkg+".spec")
-	if _, err := os.Stat(p); err == nil {
-		return p, nil
+// redactIn replaces raw by shown in s (an error text that may quote the
+// URL with its credentials).
+func redactIn(s, raw, shown string) string {
+	if raw == shown || raw == "" {
+		return s
 	}
-	specs, _ := filepath.Glob(filepath.Join(dir, "*.spec"))
-	if len(specs) == 1 {
-		return specs[0], nil
-	}
-	return "", fmt.Errorf("no %s.spec at the repository root and %d other .spec files", pkg, len(specs))
+	return strings.ReplaceAll(s, raw, shown)
 }
 
-// findRPMs lists the RPM files under an rpmbuild _topdir.
+// findSpec returns <pkg>.spec at the root of dir, else the only *.spec; it
+// must be a regular file (not a symlink).
+func findSpec(dir, pkg string) (string, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return "", fmt.Errorf("open checkout: %w", err)
+	}
+	defer root.Close()
+	name := pkg + ".spec"
+	if _, err := root.Lstat(name); err != nil {
+		specs, _ := filepath.Glob(filepath.Join(dir, "*.spec"))
+		if len(specs) != 1 {
+			return "", fmt.Errorf("no %s.spec at the repository root and %d other .spec files", pkg, len(specs))
+		}
+		name = filepath.Base(specs[0])
+	}
+	f, _, err := openRegular(root, name, -1)
+	if err != nil {
+		return "", err
+	}
+	f.Close()
+	return filepath.Join(dir, name), nil
+}
+
+// findRPMs lists the RPM files under an rpmbuild _topdir. The build wrote
+// that tree: anything named *.rpm there that is not a regular file with a
+// single link (a symlink to a file of the host, a FIFO, a hard link) is a
+// *repoFileError, and symlinked directories are not entered.
 func findRPMs(top string) ([]string, error) {
 	var files []string
 	for _, sub := range []string{"RPMS", "SRPMS"} {
@@ -435,11 +492,24 @@ func findRPMs(top string) ([]string, error) {
 				}
 				return err
 			}
-			if !d.IsDir() && strings.HasSuffix(p, ".rpm") {
-				files = append(files, p)
+			if d.IsDir() || !strings.HasSuffix(p, ".rpm") {
+				return nil
 			}
+			fi, err := os.Lstat(p)
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(top, p)
+			if err := checkRegular(rel, fi, -1); err != nil {
+				return err
+			}
+			files = append(files, p)
 			return nil
 		})
+		var re *repoFileError
+		if errors.As(err, &re) {
+			return nil, err
+		}
 		if err != nil {
 			return nil, fmt.Errorf("list built RPMs in %s: %w", top, err)
 		}
@@ -504,12 +574,9 @@ const rpmbuildMarker = "*** rpmbuild"
 // "error:" lines with their indented continuations (e.g. the list of missing
 // BuildRequires), else the last non-empty lines.
 func errorLines(logPath string) string {
-	data, err := os.ReadFile(logPath)
+	data, err := readTail(logPath, 64<<10)
 	if err != nil {
 		return ""
-	}
-	if len(data) > 64<<10 {
-		data = data[len(data)-64<<10:]
 	}
 	lines := strings.Split(string(data), "\n")
 	for i := len(lines) - 1; i >= 0; i-- {
@@ -573,4 +640,24 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// readTail returns the last n bytes of the file at path (a build log can
+// be as large as the build made it).
+func readTail(path string, n int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if off := fi.Size() - n; off > 0 {
+		if _, err := f.Seek(off, io.SeekStart); err != nil {
+			return nil, err
+		}
+	}
+	return io.ReadAll(io.LimitReader(f, n))
 }

@@ -7,11 +7,18 @@
 //	<name>-<stream>-<version>-<context>-<id>/
 //	  repo/                  the yum repository: RPMs, SRPMs, repodata/, modules.yaml
 //	  logs/<key>.log         stdout+stderr of every command run for a component
-//	  work/<key>/            checkout (src/), rpmbuild _topdir (rpmbuild/), tmp/
+//	  work/<key>/            checkout (src/), rpmbuild _topdir (rpmbuild/), tmp/, and
+//	                         home/, rpmbuild's HOME (so the host's ~/.rpmmacros never applies)
 //	  rpmdb/                 the build's rpm database: the "build root"
 //	  deps.txt               the module builds (Build.Deps) whose packages are in rpmdb/
 //	  macros.zz-modules      the module macros (%dist, %_module_*), see buildmacros
-//	  home/                  HOME of rpmbuild, so ~/.rpmmacros of the host never applies
+//
+// and, beside the builds, .sandbox/etc/ (the sandbox's generated /etc
+// files, see sandbox.go).
+//
+// Under the sandbox (the default), rpmbuild sees only work/<key>/ writable
+// and rpmdb/ and macros.zz-modules read-only, nothing else of this tree; see
+// sandbox.go for everything it sees.
 //
 // The build root is an rpm database, not a chroot: after each batch the
 // backend installs the batch's binary RPMs into rpmdb/ with
@@ -40,7 +47,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -53,13 +59,16 @@ import (
 
 // Sandbox modes (Options.Sandbox).
 const (
-	// SandboxAuto runs rpmbuild under bubblewrap without network if bwrap
-	// works on this machine (probed once in New), else runs it directly
-	// and logs why.
+	// SandboxAuto runs rpmbuild under the sandbox if bubblewrap works on
+	// this machine (probed once in New), else runs it directly, logging a
+	// warning with the reason (Backend.SandboxProblem). For interactive
+	// use (rida build-local); a server must not use it (rida serve turns
+	// it into SandboxOn).
 	SandboxAuto = "auto"
 	// SandboxOn requires bubblewrap; New fails if it cannot run.
 	SandboxOn = "on"
-	// SandboxOff runs rpmbuild directly.
+	// SandboxOff runs rpmbuild directly, as rida's user, with network: the
+	// spec can read and write whatever rida can.
 	SandboxOff = "off"
 )
 
@@ -131,7 +140,9 @@ type Backend struct {
 	opts    Options
 	log     *slog.Logger
 	now     func() time.Time
-	sandbox bool
+	sandbox *sandbox // nil: rpmbuild runs directly
+	// sandboxProblem is why the sandbox is off under SandboxAuto.
+	sandboxProblem error
 
 	mu     sync.Mutex
 	builds map[string]*buildState // by build directory
@@ -139,7 +150,7 @@ type Backend struct {
 
 // buildState is what the backend remembers about one module build.
 type buildState struct {
-	dir, repo, logs, work, rpmdb, home, macros string
+	dir, repo, logs, work, rpmdb, macros string
 
 	mu    sync.Mutex
 	rpms  map[string][]string // component key -> NEVRAs
@@ -208,55 +219,32 @@ func New(opts Options) (*Backend, error) {
 
 	b := &Backend{opts: opts, log: opts.Logger, now: now, builds: map[string]*buildState{}}
 	if opts.Sandbox != SandboxOff {
-		if err := b.probeSandbox(); err != nil {
-			if opts.Sandbox == SandboxOn {
-				return nil, fmt.Errorf("local: Options.Sandbox is %q: %w: %v", SandboxOn, ErrSandboxUnavailable, err)
-			}
-			b.log.Warn("local: running rpmbuild without sandbox", "reason", err.Error())
-		} else {
-			b.sandbox = true
+		sb, err := newSandbox(opts.Test.Bwrap, filepath.Join(wd, ".sandbox"))
+		if err == nil {
+			err = sb.probe(filepath.Join(wd, ".sandbox"))
+		}
+		switch {
+		case err == nil:
+			b.sandbox = sb
+		case opts.Sandbox == SandboxOn:
+			return nil, fmt.Errorf("local: Options.Sandbox is %q: %w: %v", SandboxOn, ErrSandboxUnavailable, err)
+		default:
+			b.sandboxProblem = fmt.Errorf("%w: %v", ErrSandboxUnavailable, err)
+			b.log.Warn("local: the build sandbox does not work here: rpmbuild runs WITHOUT a sandbox, as this user, with network",
+				"reason", err.Error())
 		}
 	}
-	b.log.Info("local: backend ready", "workdir", wd, "parallel", opts.Parallel, "sandbox", b.sandbox, "on_failure", opts.OnFailure)
+	b.log.Info("local: backend ready", "workdir", wd, "parallel", opts.Parallel, "sandbox", b.sandbox != nil, "on_failure", opts.OnFailure)
 	return b, nil
 }
 
-// Sandboxed reports whether rpmbuild runs under bubblewrap without network.
-func (b *Backend) Sandboxed() bool { return b.sandbox }
+// Sandboxed reports whether rpmbuild runs in the sandbox (see sandbox.go).
+func (b *Backend) Sandboxed() bool { return b.sandbox != nil }
 
-// probeSandbox runs a no-op in the exact bwrap setup builds use.
-func (b *Backend) probeSandbox() error {
-	bin, err := exec.LookPath(b.opts.Test.Bwrap)
-	if err != nil {
-		return err
-	}
-	args := append(bwrapArgs(b.opts.WorkDir, b.opts.WorkDir), "sh", "-c", ":")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s %s: %w: %s", bin, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
-	}
-	return nil
-}
-
-// bwrapArgs returns the bubblewrap arguments (up to and including "--")
-// that give a command a read-only view of the host, no network, private
-// /tmp and /var/tmp, and read-write access to rw only.
-func bwrapArgs(rw, chdir string) []string {
-	return []string{
-		"--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
-		"--die-with-parent",
-		"--ro-bind", "/", "/",
-		"--dev", "/dev",
-		"--proc", "/proc",
-		"--tmpfs", "/tmp",
-		"--tmpfs", "/var/tmp",
-		"--bind", rw, rw,
-		"--chdir", chdir,
-		"--",
-	}
-}
+// SandboxProblem returns why rpmbuild runs without the sandbox under
+// SandboxAuto (an error wrapping ErrSandboxUnavailable), or nil when it is
+// sandboxed or the sandbox is off by choice.
+func (b *Backend) SandboxProblem() error { return b.sandboxProblem }
 
 // BuildDir returns the directory of build b under WorkDir.
 func (b *Backend) BuildDir(build *runner.Build) string {
@@ -292,7 +280,6 @@ func newBuildState(dir string) *buildState {
 		logs:   filepath.Join(dir, "logs"),
 		work:   filepath.Join(dir, "work"),
 		rpmdb:  filepath.Join(dir, "rpmdb"),
-		home:   filepath.Join(dir, "home"),
 		macros: filepath.Join(dir, "macros.zz-modules"),
 		rpms:   map[string][]string{},
 	}
@@ -319,7 +306,7 @@ func (b *Backend) Prepare(ctx context.Context, build *runner.Build) error {
 			b.log.Warn("local: killed processes left by an earlier rida in the build directory", "dir", st.dir, "processes", n)
 		}
 	}
-	for _, d := range []string{st.repo, st.logs, st.work, st.rpmdb, st.home} {
+	for _, d := range []string{st.repo, st.logs, st.work, st.rpmdb} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("local: prepare %s: %w", build.NSVC(), err)
 		}

@@ -350,7 +350,10 @@ func TestNew_Options(t *testing.T) {
 	t.Run("SandboxAutoFallsBack", func(t *testing.T) {
 		be, err := local.New(local.Options{WorkDir: t.TempDir(), Test: local.TestOptions{Bwrap: "/nonexistent/bwrap"}})
 		if err != nil || be.Sandboxed() {
-			t.Errorf("New(auto, no bwrap) = sandboxed %v, %v; want unsandboxed, nil", be != nil && be.Sandboxed(), err)
+			t.Fatalf("New(auto, no bwrap) = sandboxed %v, %v; want unsandboxed, nil", be != nil && be.Sandboxed(), err)
+		}
+		if p := be.SandboxProblem(); !errors.Is(p, local.ErrSandboxUnavailable) || !strings.Contains(p.Error(), "/nonexistent/bwrap") {
+			t.Errorf("SandboxProblem() = %v, want ErrSandboxUnavailable naming the binary", p)
 		}
 	})
 }

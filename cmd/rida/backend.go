@@ -63,14 +63,37 @@ func newBackend(ctx context.Context, cfg *config, store *state.Store, logger *sl
 	case "koji":
 		return newKojiBackend(ctx, &cfg.Backend.Koji, store, logger)
 	default:
+		sandbox := serveSandboxMode(cfg.Backend.Local.Sandbox)
 		be, err := local.New(local.Options{
 			WorkDir: filepath.Join(cfg.DataDir, "builds"), Parallel: cfg.Backend.Local.Parallel,
-			Sandbox: cfg.Backend.Local.Sandbox, OnFailure: cfg.Backend.Local.OnFailure, Logger: logger,
+			Sandbox: sandbox, OnFailure: cfg.Backend.Local.OnFailure, Logger: logger,
 			Lookaside: cfg.Backend.Local.Lookaside, NoDeps: cfg.Backend.Local.NoDeps,
 			Slots: runner.NewLimiter(cfg.Build.MaxComponents),
 		})
+		if errors.Is(err, local.ErrSandboxUnavailable) {
+			return nil, "", fmt.Errorf("backend.local.sandbox: the build sandbox cannot work on this machine, so rida will not build "+
+				"packagers' specs here: %w\n"+
+				"Install bubblewrap (scripts/install-deps) and allow unprivileged user namespaces "+
+				"(sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces > 0), "+
+				"or set backend.local.sandbox: \"off\" to build without a sandbox "+
+				"(specs then run as the rida user, with network, and can read rida's data directory and secrets)", err)
+		}
+		if err == nil && sandbox == local.SandboxOff {
+			logger.Warn("backend.local.sandbox is \"off\": packagers' specs run as the rida user, with network, and can read rida's data directory and secrets")
+		}
 		return be, "local", err
 	}
+}
+
+// serveSandboxMode maps backend.local.sandbox to the backend's mode for a
+// server: a server never falls back silently, so "auto" (and an empty
+// value) require the sandbox like "on"; only an explicit "off" disables it.
+func serveSandboxMode(mode string) string {
+	switch mode {
+	case "", local.SandboxAuto:
+		return local.SandboxOn
+	}
+	return mode
 }
 
 func newKojiBackend(ctx context.Context, k *kojiConfig, store *state.Store, logger *slog.Logger) (runner.Backend, string, error) {

@@ -62,7 +62,7 @@ func runBuildLocal(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs.StringVar(&o.branch, "branch", "", "branch, which becomes the stream (default: REF if it is a branch, else the repository's default branch)")
 	fs.StringVar(&o.workDir, "workdir", filepath.Join(home, "rida-builds"), "directory for mirrors, build trees, logs and the output repository")
 	fs.IntVar(&o.parallel, "parallel", 2, "component builds to run at once inside a batch")
-	fs.StringVar(&o.sandbox, "sandbox", "auto", "run rpmbuild under bubblewrap without network: auto (when bwrap works), on, off")
+	fs.StringVar(&o.sandbox, "sandbox", "auto", "run rpmbuild in the bubblewrap sandbox (no network, no secrets, writes only in its work directory): auto (when bwrap works, else a loud warning), on, off")
 	fs.StringVar(&o.onFailure, "on-failure", "finish-batch", "when a component fails: finish-batch (let its batch siblings finish, as MBS) or cancel-batch")
 	fs.StringVar(&o.platform, "platform", "el9", "platform stream when the module buildrequires none; also the dist tag marking")
 	fs.StringVar(&o.componentBase, "component-base", "", "base URL of component repositories without an explicit repository")
@@ -160,10 +160,19 @@ func buildLocal(ctx context.Context, o buildLocalOptions, stdout, stderr io.Writ
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, "rida build-local:", err)
+		if errors.Is(err, local.ErrSandboxUnavailable) {
+			fmt.Fprintln(stderr, "rida build-local: install bubblewrap and allow unprivileged user namespaces, or pass --sandbox off")
+			return exitInfra
+		}
 		if strings.Contains(err.Error(), "Options.") {
 			return exitUsage
 		}
 		return exitInfra
+	}
+	if p := be.SandboxProblem(); p != nil {
+		fmt.Fprintf(stderr, "rida build-local: WARNING: building WITHOUT the sandbox: %v\n"+
+			"rida build-local: WARNING: the specs run as you, with network, and can read and write everything you can.\n"+
+			"rida build-local: WARNING: install bubblewrap and allow unprivileged user namespaces, or pass --sandbox off to build unsandboxed on purpose.\n", p)
 	}
 	code := exitOK
 	for _, b := range builds {

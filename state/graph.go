@@ -37,11 +37,6 @@ func buildsByStreamKey(module, stream string, id uint64) []byte {
 	return append(streamPrefix(module, stream), u64(id)...)
 }
 
-// indexBuildState keeps bucketBuildsByStream in step with one build record.
-func indexBuildState(tx *bolt.Tx, mb *ModuleBuild) error {
-	return tx.Bucket(bucketBuildsByStream).Put(buildsByStreamKey(mb.Name, mb.Stream, mb.ID), []byte{byte(mb.State)})
-}
-
 // fillBuildsByStream builds the per-stream index once for a file written
 // before it existed (one scan at Open, never on a hot path).
 func fillBuildsByStream(tx *bolt.Tx) error {

@@ -234,7 +234,7 @@ func (s *Store) putModuleBuild(tx *bolt.Tx, mb ModuleBuild) (*ModuleBuild, error
 	if err := putJSON(b, u64(mb.ID), mb); err != nil {
 		return nil, err
 	}
-	if err := indexBuildState(tx, &mb); err != nil {
+	if err := indexBuild(tx, prev, &mb); err != nil {
 		return nil, err
 	}
 	if err := s.emitStatuses(tx, StatusEvent{Kind: StatusEventBuildState, Before: prev, After: &mb}); err != nil {

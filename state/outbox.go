@@ -294,15 +294,15 @@ func (s *Store) emitStatuses(tx *bolt.Tx, ev StatusEvent) error {
 		}
 	}
 	if ev.After != nil && ev.After.RequestID != 0 && ev.After.State.Terminal() {
-		c := tx.Bucket(bucketModuleBuilds).Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			var o ModuleBuild
-			if err := json.Unmarshal(v, &o); err != nil {
-				return fmt.Errorf("decode module build %x: %w", k, err)
+		for _, id := range idsWithPrefix(tx.Bucket(bucketBuildsByRequest), u64(ev.After.RequestID)) {
+			if id == ev.After.ID {
+				continue
 			}
-			if o.RequestID == ev.After.RequestID && o.ID != ev.After.ID {
-				ev.Siblings = append(ev.Siblings, o)
+			o, err := getModuleBuild(tx, id)
+			if err != nil {
+				return err
 			}
+			ev.Siblings = append(ev.Siblings, *o)
 		}
 	}
 	if ev.Request != nil {

@@ -1,11 +1,8 @@
 package state
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
-	"slices"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -16,8 +13,7 @@ import (
 // the ones the StatusesFor hook gives for each build's final state, and they
 // are posted even when the forge was already sent the same content. It
 // returns a description per build ("build 4 ready"), in request order. One
-// transaction; builds are found through the per-stream index, newest first,
-// stopping at builds older than their request.
+// transaction; builds are found through the per-request index.
 func (s *Store) ReReport(ctx context.Context, deliveryID uint64, requests []uint64) ([]string, error) {
 	var out []string
 	err := s.update(ctx, "ReReport", func(tx *bolt.Tx) error {
@@ -72,31 +68,5 @@ func (s *Store) ReReport(ctx context.Context, deliveryID uint64, requests []uint
 
 // requestBuilds returns the module builds of request r, oldest first.
 func requestBuilds(tx *bolt.Tx, r *BuildRequest) ([]ModuleBuild, error) {
-	prefix := streamPrefix(r.Module, r.Stream)
-	c := tx.Bucket(bucketBuildsByStream).Cursor()
-	// Seek past the stream's last key, then walk back.
-	k, _ := c.Seek(append(bytes.Clone(prefix), 0xff))
-	if k == nil {
-		k, _ = c.Last()
-	} else {
-		k, _ = c.Prev()
-	}
-	var out []ModuleBuild
-	for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Prev() {
-		if len(k) != len(prefix)+8 {
-			continue
-		}
-		mb, err := getModuleBuild(tx, binary.BigEndian.Uint64(k[len(prefix):]))
-		if err != nil {
-			return nil, err
-		}
-		if mb.CreatedAt.Before(r.CreatedAt) {
-			break
-		}
-		if mb.RequestID == r.ID {
-			out = append(out, *mb)
-		}
-	}
-	slices.Reverse(out)
-	return out, nil
+	return loadBuilds(tx, idsWithPrefix(tx.Bucket(bucketBuildsByRequest), u64(r.ID)))
 }

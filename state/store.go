@@ -47,6 +47,7 @@ func allBuckets() [][]byte {
 		bucketIndexModules, bucketIndexComponents, bucketEvents,
 		bucketModuleBuilds, bucketComponentBuilds, bucketStatusOutbox, bucketStatusOutboxDue,
 		bucketIndexDependents, bucketBuildsByStream,
+		bucketBuildsByRequest, bucketBuildsByState, bucketBuildsByIdentity,
 	}
 }
 
@@ -196,7 +197,10 @@ func Open(path string, opts Options) (*Store, error) {
 				return err
 			}
 		}
-		return fillBuildsByStream(tx)
+		if err := fillBuildsByStream(tx); err != nil {
+			return err
+		}
+		return fillBuildIndexes(tx)
 	}); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("state: open %s: init: %w", path, err)

@@ -12,23 +12,14 @@ import (
 )
 
 // lastGood returns the newest successful build of name:stream with context
-// that has components to reuse from, or nil. It reads the per-stream index
-// when the store has one.
+// that has components to reuse from, or nil, through the per-stream index.
 func (r *Runner) lastGood(ctx context.Context, name, stream, context string) (*state.ModuleBuild, error) {
 	usable := func(o *state.ModuleBuild) bool {
 		return o.Name == name && o.Stream == stream && o.Context == context &&
 			(o.State == state.ModuleStateDone || o.State == state.ModuleStateReady) && len(o.Components) > 0
 	}
-	var (
-		good []state.ModuleBuild
-		err  error
-	)
-	if r.opts.Graph != nil {
-		good, err = r.opts.Graph.StreamBuilds(ctx, name, stream, state.ModuleStateDone, state.ModuleStateReady)
-		good = slices.DeleteFunc(good, func(o state.ModuleBuild) bool { return !usable(&o) })
-	} else {
-		good, err = r.opts.Store.ModuleBuilds(ctx, usable)
-	}
+	good, err := r.opts.Store.StreamBuilds(ctx, name, stream, state.ModuleStateDone, state.ModuleStateReady)
+	good = slices.DeleteFunc(good, func(o state.ModuleBuild) bool { return !usable(&o) })
 	if err != nil {
 		return nil, &InfraError{Op: "look up the last successful build", Err: err}
 	}

@@ -44,7 +44,12 @@ type Store interface {
 	PutModuleBuild(ctx context.Context, mb state.ModuleBuild) (*state.ModuleBuild, error)
 	GetModuleBuild(ctx context.Context, id uint64) (*state.ModuleBuild, error)
 	UpdateComponentBuild(ctx context.Context, id uint64, c state.ComponentBuild) error
-	ModuleBuilds(ctx context.Context, match func(*state.ModuleBuild) bool) ([]state.ModuleBuild, error)
+	// Lookups through the store's indexes (no build is decoded that is
+	// not returned).
+	RequestModuleBuilds(ctx context.Context, id uint64) ([]state.ModuleBuild, error)
+	BuildsInState(ctx context.Context, states ...state.ModuleState) ([]state.ModuleBuild, error)
+	BuildsWithIdentity(ctx context.Context, identity string, states ...state.ModuleState) ([]state.ModuleBuild, error)
+	StreamBuilds(ctx context.Context, module, stream string, states ...state.ModuleState) ([]state.ModuleBuild, error)
 	RequestCancel(ctx context.Context, id uint64, who string) (*state.ModuleBuild, error)
 }
 
@@ -266,13 +271,14 @@ func (r *Runner) launch(ctx context.Context, fn func(context.Context)) {
 
 // supersede cancels running builds whose stream has a newer pending request.
 func (r *Runner) supersede(ctx context.Context) error {
-	builds, err := r.opts.Store.ModuleBuilds(ctx, func(mb *state.ModuleBuild) bool {
-		return !mb.State.Terminal() && mb.CancelRequestedBy == ""
-	})
+	builds, err := r.opts.Store.BuildsInState(ctx, state.ModuleStateInit, state.ModuleStateWait, state.ModuleStateBuild)
 	if err != nil {
 		return err
 	}
 	for _, mb := range builds {
+		if mb.CancelRequestedBy != "" {
+			continue
+		}
 		_, pending, err := r.opts.Store.QueueSlot(ctx, state.RequestKey(mb.Name, mb.Stream))
 		if err != nil {
 			return err
@@ -333,7 +339,7 @@ func (r *Runner) MarkReady(ctx context.Context, id uint64) (*state.ModuleBuild, 
 // it starts again); builds in build are resumed, redoing only the batch that
 // was interrupted.
 func (r *Runner) recover(ctx context.Context) error {
-	builds, err := r.opts.Store.ModuleBuilds(ctx, func(mb *state.ModuleBuild) bool { return !mb.State.Terminal() })
+	builds, err := r.opts.Store.BuildsInState(ctx, state.ModuleStateInit, state.ModuleStateWait, state.ModuleStateBuild)
 	if err != nil {
 		return fmt.Errorf("runner: recover: %w", err)
 	}
@@ -368,7 +374,7 @@ func nsvcOf(mb *state.ModuleBuild) string {
 func (r *Runner) runRequest(ctx context.Context, req *state.BuildRequest) {
 	log := r.opts.Logger.With("request", req.ID, "key", req.Key)
 	// Records left by a restart are picked up again.
-	records, err := r.opts.Store.ModuleBuilds(ctx, func(b *state.ModuleBuild) bool { return b.RequestID == req.ID })
+	records, err := r.opts.Store.RequestModuleBuilds(ctx, req.ID)
 	if err != nil {
 		log.Error("runner: look up the request's builds", "err", err)
 		_, _ = r.opts.Store.FinishRequest(ctx, req.Key, state.ResultErrored, "could not read the store: "+err.Error())
@@ -500,12 +506,11 @@ func (r *Runner) init(ctx context.Context, req *state.BuildRequest, mb *state.Mo
 // satisfied by it).
 func (r *Runner) plan(ctx context.Context, req *state.BuildRequest, src ModuleSource, mb *state.ModuleBuild, b *Build) (bool, error) {
 	identity := r.identity(src.Commit, b)
-	same, err := r.opts.Store.ModuleBuilds(ctx, func(o *state.ModuleBuild) bool {
-		return o.ID != mb.ID && o.Identity == identity && (o.State == state.ModuleStateDone || o.State == state.ModuleStateReady)
-	})
+	same, err := r.opts.Store.BuildsWithIdentity(ctx, identity, state.ModuleStateDone, state.ModuleStateReady)
 	if err != nil {
 		return false, &InfraError{Op: "look up identical builds", Err: err}
 	}
+	same = slices.DeleteFunc(same, func(o state.ModuleBuild) bool { return o.ID == mb.ID })
 	if len(same) > 0 {
 		reason := fmt.Sprintf("identical to build %d (%s), which succeeded: not rebuilt", same[0].ID, same[0].State)
 		mb.Context, mb.Identity, mb.Version = b.Context, identity, same[0].Version
@@ -568,15 +573,15 @@ func (r *Runner) identity(moduleCommit string, b *Build) string {
 // needs unique NSVCs: if another build of the stream already used the
 // version, the version becomes one more than the highest used.
 func (r *Runner) uniqueVersion(ctx context.Context, mb *state.ModuleBuild, b *Build, identity string) error {
-	others, err := r.opts.Store.ModuleBuilds(ctx, func(o *state.ModuleBuild) bool {
-		return o.ID != mb.ID && o.Name == b.Name && o.Stream == b.Stream && o.Context == b.Context && o.Identity != identity && o.Version != 0
-	})
+	others, err := r.opts.Store.StreamBuilds(ctx, b.Name, b.Stream)
 	if err != nil {
 		return &InfraError{Op: "look up versions", Err: err}
 	}
 	highest := uint64(0)
 	for _, o := range others {
-		highest = max(highest, o.Version)
+		if o.ID != mb.ID && o.Context == b.Context && o.Identity != identity {
+			highest = max(highest, o.Version)
+		}
 	}
 	if highest >= b.Version {
 		b.Version = highest + 1
@@ -601,7 +606,7 @@ func componentRecords(b *Build) []state.ComponentBuild {
 func componentRecord(c *Component) state.ComponentBuild {
 	return state.ComponentBuild{
 		Key: c.Key, Package: c.Package, Repository: c.Repository, Cache: c.Cache, Ref: c.Ref, Commit: c.Commit, Batch: c.Batch,
-		State: string(c.State), Reason: c.Reason, NVR: c.NVR, LogPath: c.LogPath, RPMs: c.RPMs,
+		State: string(c.State), Reason: c.Reason, NVR: c.NVR, LogPath: c.LogPath, TaskID: c.TaskID, RPMs: c.RPMs,
 		ReusedFrom: uint64(max(c.ReusedFrom, 0)), Started: c.Started, Finished: c.Finished,
 	}
 }
@@ -738,7 +743,7 @@ func buildFromRecord(mb *state.ModuleBuild, marking string) (*Build, error) {
 		batch.Components = append(batch.Components, &Component{
 			Key: rc.Key, Package: rc.Package, Repository: rc.Repository, Cache: rc.Cache, Ref: rc.Ref, Commit: rc.Commit,
 			Batch: rc.Batch, State: ComponentState(rc.State), Reason: rc.Reason, NVR: rc.NVR, LogPath: rc.LogPath,
-			RPMs: rc.RPMs, ReusedFrom: int64(rc.ReusedFrom), Started: rc.Started, Finished: rc.Finished,
+			TaskID: rc.TaskID, RPMs: rc.RPMs, ReusedFrom: int64(rc.ReusedFrom), Started: rc.Started, Finished: rc.Finished,
 		})
 	}
 	slices.SortFunc(b.Batches, func(x, y *Batch) int { return x.Number - y.Number })
@@ -809,7 +814,7 @@ func (r *Runner) endRequest(ctx context.Context, mb *state.ModuleBuild, result s
 	if err != nil || running == nil || running.ID != mb.RequestID {
 		return // requeued (restart) or already finished
 	}
-	siblings, err := r.opts.Store.ModuleBuilds(ctx, func(o *state.ModuleBuild) bool { return o.RequestID == mb.RequestID })
+	siblings, err := r.opts.Store.RequestModuleBuilds(ctx, mb.RequestID)
 	if err != nil {
 		r.opts.Logger.Error("runner: finish request", "build", mb.ID, "err", err)
 		return

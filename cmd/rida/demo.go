@@ -479,13 +479,20 @@ func (d *demo) follow(ctx context.Context, delivery uint64) (map[string]any, err
 func (d *demo) followBuild(ctx context.Context, id uint64) (map[string]any, error) {
 	deadline := time.Now().Add(d.timeout)
 	seen := map[string]bool{}
+	var doneSince time.Time
 	for time.Now().Before(deadline) {
 		var b map[string]any
 		if err := d.get(ctx, fmt.Sprintf("/module-build-service/1/module-builds/%d?verbose=true", id), &b); err != nil {
 			return nil, err
 		}
 		d.progress(b, seen)
-		if s := b["state_name"]; s == "ready" || s == "done" || s == "failed" || s == "garbage" {
+		// done moves to ready at once unless ready is manual: stop at
+		// done only once it stayed done.
+		s := b["state_name"]
+		if s == "done" && doneSince.IsZero() {
+			doneSince = time.Now()
+		}
+		if s == "ready" || s == "failed" || s == "garbage" || (s == "done" && time.Since(doneSince) > 2*time.Second) {
 			d.summary(b)
 			return b, nil
 		}

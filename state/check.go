@@ -291,6 +291,11 @@ func checkIndex(tx *bolt.Tx, add addFunc) {
 func checkEventsAndBuilds(tx *bolt.Tx, add addFunc) {
 	eb := tx.Bucket(bucketEvents)
 	var next uint64 = 1
+	if k, _ := eb.Cursor().First(); k != nil {
+		// Retention prunes the oldest events: the log starts anywhere
+		// but has no gap after that.
+		next = binary.BigEndian.Uint64(k)
+	}
 	_ = eb.ForEach(func(k, v []byte) error {
 		seq := binary.BigEndian.Uint64(k)
 		if seq != next {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rida-build/rida/examples"
 	"github.com/rida-build/rida/runner"
+	"github.com/rida-build/rida/state"
 	"github.com/rida-build/rida/webhook"
 )
 
@@ -27,7 +28,13 @@ type config struct {
 	PublicURL string        `yaml:"public_url"`
 	LogLevel  string        `yaml:"log_level"`
 	Forges    []forgeConfig `yaml:"forges"`
-	Webhook   struct {
+	Retention struct {
+		Events          *time.Duration `yaml:"events"`
+		Deliveries      *time.Duration `yaml:"deliveries"`
+		DeliveryCommits *time.Duration `yaml:"delivery_commits"`
+		PostedStatuses  *time.Duration `yaml:"posted_statuses"`
+	} `yaml:"retention"`
+	Webhook struct {
 		// MaxBody caps a webhook body in bytes (0: GitHub's own cap, 25 MiB).
 		MaxBody int64 `yaml:"max_body"`
 	} `yaml:"webhook"`
@@ -155,6 +162,12 @@ func (c *config) validate() error {
 	if c.Build.RebuildStrategy != "" && !slices.Contains(runner.RebuildStrategies(), c.Build.RebuildStrategy) {
 		return fmt.Errorf("build.rebuild_strategy: %q, want one of %s", c.Build.RebuildStrategy, strings.Join(runner.RebuildStrategies(), ", "))
 	}
+	for name, d := range map[string]*time.Duration{"events": c.Retention.Events, "deliveries": c.Retention.Deliveries,
+		"delivery_commits": c.Retention.DeliveryCommits, "posted_statuses": c.Retention.PostedStatuses} {
+		if d != nil && *d < 0 {
+			return fmt.Errorf("retention.%s: %s, want 0 (keep forever) or more", name, *d)
+		}
+	}
 	if c.Webhook.MaxBody < 0 {
 		return fmt.Errorf("webhook.max_body: %d, want 0 (the default, %d bytes) or more", c.Webhook.MaxBody, webhook.DefaultMaxBody)
 	}
@@ -278,4 +291,22 @@ func (c *config) apiTokens(getenv func(string) string) (map[string]string, error
 		out[t.Name] = tok
 	}
 	return out, nil
+}
+
+// retention is the store's retention from the config: a key left out keeps
+// its default (state.DefaultRetention), 0 keeps that kind forever.
+func (c *config) retention() state.Retention {
+	r := state.DefaultRetention
+	for _, f := range []struct {
+		v   *time.Duration
+		dst *time.Duration
+	}{
+		{c.Retention.Events, &r.Events}, {c.Retention.Deliveries, &r.Deliveries},
+		{c.Retention.DeliveryCommits, &r.DeliveryCommits}, {c.Retention.PostedStatuses, &r.PostedStatuses},
+	} {
+		if f.v != nil {
+			*f.dst = *f.v
+		}
+	}
+	return r
 }

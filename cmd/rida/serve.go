@@ -117,6 +117,9 @@ type server struct {
 	runner   *runner.Runner
 	api      *api.Server
 	statuses *statuses.Worker // nil when no forge has a status token
+	// pruneStop ends the retention loop; pruneDone closes when it ended.
+	pruneStop context.CancelFunc
+	pruneDone chan struct{}
 }
 
 func newServer(cfg *config, forges []webhook.ForgeConfig, logger *slog.Logger) (*server, error) {
@@ -248,10 +251,45 @@ func (s *server) start(ctx context.Context) error {
 	if err := s.runner.Start(ctx); err != nil {
 		return err
 	}
+	s.startPruning(ctx)
 	return s.planner.Start(ctx)
 }
 
+// pruneInterval is how often the retention loop runs.
+const pruneInterval = time.Hour
+
+// startPruning runs the store's retention (config retention:) at start and
+// every pruneInterval until stop.
+func (s *server) startPruning(ctx context.Context) {
+	ctx, s.pruneStop = context.WithCancel(ctx)
+	s.pruneDone = make(chan struct{})
+	r := s.cfg.retention()
+	go func() {
+		defer close(s.pruneDone)
+		t := time.NewTicker(pruneInterval)
+		defer t.Stop()
+		for {
+			p, err := s.store.Prune(ctx, time.Now(), r)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				s.log.Error("rida: retention", "err", err)
+			case p != (state.Pruned{}):
+				s.log.Info("rida: retention pruned", "events", p.Events, "deliveries", p.Deliveries, "delivery_commits", p.DeliveryCommits, "statuses", p.Statuses)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}
+
 func (s *server) stop() {
+	if s.pruneStop != nil {
+		s.pruneStop()
+		<-s.pruneDone
+	}
 	s.planner.Stop()
 	s.runner.Stop()
 	if s.statuses != nil {

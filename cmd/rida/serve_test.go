@@ -37,12 +37,13 @@ func TestServe_RefusesWithoutSecret(t *testing.T) {
 func TestServe_ConfigErrors(t *testing.T) {
 	dir := t.TempDir()
 	for name, tc := range map[string]struct{ yaml, want string }{
-		"UnknownKey":  {"listen: x\ndata_dir: y\nforges: [{kind: github, secret_env: X}]\nbackend: {kind: local}\nlisten_adress: z\n", "listen_adress"},
-		"BadForge":    {"listen: x\ndata_dir: y\nforges: [{kind: bitbucket, secret_env: X}]\nbackend: {kind: local}\n", `forges[0].kind: "bitbucket"`},
-		"BadStrategy": {"listen: x\ndata_dir: y\nforges: [{kind: github, secret_env: X}]\nbackend: {kind: local}\nbuild: {rebuild_strategy: some}\n", "build.rebuild_strategy"},
-		"BadMaxBody":  {"listen: x\ndata_dir: y\nforges: [{kind: github, secret_env: X}]\nbackend: {kind: local}\nwebhook: {max_body: -5}\n", "webhook.max_body: -5"},
-		"BadDepth":    {"listen: x\ndata_dir: y\nforges: [{kind: github, secret_env: X}]\nbackend: {kind: local}\nbuild: {cascade_depth: -1}\n", "build.cascade_depth: -1"},
-		"BadBackend":  {"listen: x\ndata_dir: y\nforges: [{kind: github, secret_env: X}]\nbackend: {kind: mock}\n", "backend.kind"},
+		"UnknownKey":   {"listen: x\ndata_dir: y\nforges: [{kind: github, secret_env: X}]\nbackend: {kind: local}\nlisten_adress: z\n", "listen_adress"},
+		"BadForge":     {"listen: x\ndata_dir: y\nforges: [{kind: bitbucket, secret_env: X}]\nbackend: {kind: local}\n", `forges[0].kind: "bitbucket"`},
+		"BadStrategy":  {"listen: x\ndata_dir: y\nforges: [{kind: github, secret_env: X}]\nbackend: {kind: local}\nbuild: {rebuild_strategy: some}\n", "build.rebuild_strategy"},
+		"BadRetention": {"listen: x\ndata_dir: y\nforges: [{kind: github, secret_env: X}]\nbackend: {kind: local}\nretention: {events: -1h}\n", "retention.events: -1h0m0s"},
+		"BadMaxBody":   {"listen: x\ndata_dir: y\nforges: [{kind: github, secret_env: X}]\nbackend: {kind: local}\nwebhook: {max_body: -5}\n", "webhook.max_body: -5"},
+		"BadDepth":     {"listen: x\ndata_dir: y\nforges: [{kind: github, secret_env: X}]\nbackend: {kind: local}\nbuild: {cascade_depth: -1}\n", "build.cascade_depth: -1"},
+		"BadBackend":   {"listen: x\ndata_dir: y\nforges: [{kind: github, secret_env: X}]\nbackend: {kind: mock}\n", "backend.kind"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			p := filepath.Join(dir, name+".yaml")
@@ -64,7 +65,7 @@ func TestServe_HelpDocumentsEveryKey(t *testing.T) {
 	}
 	for _, key := range []string{"listen:", "data_dir:", "public_url:", "forges:", "secret_env", "secret_file", "modules:", "components:",
 		"module_file:", "component_ignore:", "tracked_branches:", "component_base_url:", "platform:", "rebuild_strategy:",
-		"max_builds:", "max_components:", "token_env", "api_url", "pending_deadline:", "context:", "hub_url:", "base_module_tag:", "tokens:", "allowed_scm:", "lookaside:", "nodeps:", "cancel_running:", "manual_ready:", "cascade:", "cascade_depth:", "max_body:", "parallel:", "sandbox:", "on_failure:"} {
+		"max_builds:", "max_components:", "token_env", "api_url", "pending_deadline:", "context:", "hub_url:", "base_module_tag:", "tokens:", "allowed_scm:", "lookaside:", "nodeps:", "cancel_running:", "manual_ready:", "cascade:", "cascade_depth:", "max_body:", "delivery_commits:", "posted_statuses:", "parallel:", "sandbox:", "on_failure:"} {
 		if !strings.Contains(errOut, key) {
 			t.Errorf("serve --help does not document %s", key)
 		}

@@ -38,6 +38,7 @@ func commands() map[string]command {
 		"demo":          {"the main job end to end: example git repos, rida serve, signed pushes, builds", runDemo},
 		"serve":         {"run the server: webhooks, planner, runner, API", runServe},
 		"index":         {"rebuild the component → module streams index from module repositories", runIndex},
+		"validate":      {"check modulemd files with rida's rules, offline, before pushing", runValidate},
 		"version": {"print rida's version", func(_ context.Context, _ []string, stdout, _ io.Writer) int {
 			fmt.Fprintln(stdout, "rida", version)
 			return exitOK
@@ -55,6 +56,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return exitUsage
 		}
 		return exitOK
+	}
+	if args[0] == "--version" || args[0] == "-version" {
+		args = []string{"version"}
 	}
 	c, ok := cmds[args[0]]
 	if !ok {

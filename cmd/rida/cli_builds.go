@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -32,6 +33,7 @@ type buildView struct {
 	SCMURL        *string `json:"scmurl"`
 	TimeSubmitted *string `json:"time_submitted"`
 	TimeModified  *string `json:"time_modified"`
+	TimeCompleted *string `json:"time_completed"`
 	Components    []struct {
 		Package string `json:"package"`
 		Batch   int    `json:"batch"`
@@ -44,6 +46,26 @@ type buildView struct {
 		StateName string  `json:"state_name"`
 		Reason    *string `json:"reason"`
 	} `json:"state_trace"`
+}
+
+// reasonWidth is how much of a reason a list shows; `rida status ID` shows
+// all of it.
+const reasonWidth = 60
+
+// duration is how long the build took (submitted → completed), or has
+// been running so far.
+func (b *buildView) duration(now time.Time) string {
+	start, err := time.Parse(time.RFC3339, deref(b.TimeSubmitted))
+	if err != nil {
+		return "-"
+	}
+	end := now
+	if finalState(b.StateName) {
+		if end, err = time.Parse(time.RFC3339, cmpOr(deref(b.TimeCompleted), deref(b.TimeModified))); err != nil {
+			return "-"
+		}
+	}
+	return max(0, end.Sub(start)).Round(time.Second).String()
 }
 
 func (b *buildView) nsvc() string {
@@ -174,9 +196,11 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			return exitOK
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tMODULE\tSTATE\tMODIFIED\tREASON")
+		fmt.Fprintln(tw, "ID\tMODULE\tSTATE\tMODIFIED\tDURATION\tREASON")
+		now := time.Now()
 		for _, b := range list.Items {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", b.ID, b.nsvc(), b.StateName, deref(b.TimeModified), deref(b.StateReason))
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", b.ID, b.nsvc(), b.StateName, deref(b.TimeModified), b.duration(now),
+				truncate(strings.TrimSpace(strings.TrimPrefix(deref(b.StateReason), b.StateName+":")), reasonWidth))
 		}
 		tw.Flush()
 		fmt.Fprintf(stdout, "%d of %d build(s)\n", len(list.Items), list.Meta.Total)
@@ -213,10 +237,7 @@ func getBuild(ctx context.Context, c *apiClient, id uint64) (*buildView, []byte,
 
 func printBuild(w io.Writer, b *buildView) {
 	fmt.Fprintf(w, "build %d  %s\n", b.ID, b.nsvc())
-	fmt.Fprintf(w, "state   %s", b.StateName)
-	if r := deref(b.StateReason); r != "" {
-		fmt.Fprintf(w, " (%s)", r)
-	}
+	fmt.Fprintf(w, "state   %s", stateText(b.StateName, deref(b.StateReason)))
 	fmt.Fprintf(w, "\nowner   %s\nscmurl  %s\n", b.Owner, deref(b.SCMURL))
 	if len(b.StateTrace) > 0 {
 		fmt.Fprintln(w, "\ntrace:")
@@ -236,16 +257,120 @@ func printBuild(w io.Writer, b *buildView) {
 	}
 }
 
+// stateText shows a state with its reason without repeating the state
+// ("ready: done, no gating configured" → "ready — done, no gating
+// configured").
+func stateText(st, reason string) string {
+	reason = strings.TrimSpace(strings.TrimPrefix(strings.TrimPrefix(reason, st+":"), st+" "))
+	if reason == "" || reason == st {
+		return st
+	}
+	return st + " — " + reason
+}
+
+// truncate shortens s to its first line and at most n runes, marking a cut
+// with "…".
+func truncate(s string, n int) string {
+	line, _, cut := strings.Cut(s, "\n")
+	r := []rune(line)
+	if len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	if cut {
+		return line + " …"
+	}
+	return line
+}
+
+// colorizer paints state names on a terminal; it is a no-op when the
+// output is not a terminal or NO_COLOR is set (https://no-color.org).
+type colorizer bool
+
+func newColorizer(w io.Writer) colorizer {
+	f, ok := w.(*os.File)
+	if !ok || os.Getenv("NO_COLOR") != "" {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// stateText is the package's stateText with the state painted.
+func (c colorizer) stateText(st, reason string) string {
+	return c.state(st) + strings.TrimPrefix(stateText(st, reason), st)
+}
+
+func (c colorizer) state(s string) string {
+	if !c {
+		return s
+	}
+	code := ""
+	switch s {
+	case "failed", "canceled":
+		code = "31"
+	case "done", "ready", "complete", "reused":
+		code = "32"
+	case "build", "building":
+		code = "33"
+	default:
+		return s
+	}
+	return "\x1b[" + code + "m" + s + "\x1b[0m"
+}
+
+// progress is the watch's progress line: the batch being built, the
+// components finished and the time since the build was submitted.
+func progress(b *buildView, now time.Time) string {
+	batches, cur, done := 0, 0, 0
+	for _, c := range b.Components {
+		batches = max(batches, c.Batch)
+		switch c.State {
+		case "complete", "reused", "failed", "canceled":
+			done++
+		case "building":
+			if cur == 0 || c.Batch < cur {
+				cur = c.Batch
+			}
+		}
+	}
+	if cur == 0 {
+		for _, c := range b.Components {
+			if c.State == "queued" || c.State == "" {
+				cur = c.Batch
+				break
+			}
+		}
+	}
+	if cur == 0 {
+		cur = batches
+	}
+	elapsed := "--:--"
+	if t, err := time.Parse(time.RFC3339, deref(b.TimeSubmitted)); err == nil {
+		d := max(0, now.Sub(t)).Round(time.Second)
+		elapsed = fmt.Sprintf("%02d:%02d", int(d.Minutes()), int(d.Seconds())%60)
+		if d >= time.Hour {
+			elapsed = fmt.Sprintf("%d:%02d:%02d", int(d.Hours()), int(d.Minutes())%60, int(d.Seconds())%60)
+		}
+	}
+	if batches == 0 {
+		return fmt.Sprintf("%s · %s", b.StateName, elapsed)
+	}
+	return fmt.Sprintf("batch %d/%d · %d/%d done · %s", cur, batches, done, len(b.Components), elapsed)
+}
+
 // watchBuild polls build id until it is final, printing the build once and
-// then every state and component change.
+// then every change, in order: component changes first (with the reason
+// of a failure), then the build's state change, then a progress line.
 func watchBuild(ctx context.Context, c *apiClient, id uint64, output string, interval time.Duration, stdout, stderr io.Writer) int {
 	seen := map[string]string{}
 	first := true
+	col := newColorizer(stdout)
 	for {
 		b, raw, err := getBuild(ctx, c, id)
 		if err != nil {
 			return clientFail(stderr, "status", err)
 		}
+		now := time.Now()
 		switch {
 		case output == "json":
 			if seen["raw"] != string(raw) {
@@ -259,13 +384,27 @@ func watchBuild(ctx context.Context, c *apiClient, id uint64, output string, int
 			printBuild(stdout, b)
 			fmt.Fprintln(stdout)
 		default:
-			if seen["state"] != b.StateName {
-				fmt.Fprintf(stdout, "%s  build %d: %s %s\n", time.Now().Format("15:04:05"), b.ID, b.StateName, deref(b.StateReason))
-			}
+			changed := false
 			for _, comp := range b.Components {
-				if seen["c/"+comp.Package] != comp.State {
-					fmt.Fprintf(stdout, "%s  batch %d %s: %s %s\n", time.Now().Format("15:04:05"), comp.Batch, comp.Package, comp.State, comp.NVR)
+				if seen["c/"+comp.Package] == comp.State {
+					continue
 				}
+				changed = true
+				line := fmt.Sprintf("%s  batch %d %s: %s", now.Format("15:04:05"), comp.Batch, comp.Package, col.state(comp.State))
+				if comp.NVR != "" {
+					line += " " + comp.NVR
+				}
+				if comp.Reason != "" && (comp.State == "failed" || comp.State == "canceled") {
+					line += " — " + truncate(comp.Reason, 200)
+				}
+				fmt.Fprintln(stdout, line)
+			}
+			if seen["state"] != b.StateName && !finalState(b.StateName) {
+				changed = true
+				fmt.Fprintf(stdout, "%s  build %d: %s\n", now.Format("15:04:05"), b.ID, col.stateText(b.StateName, deref(b.StateReason)))
+			}
+			if changed && !finalState(b.StateName) {
+				fmt.Fprintf(stdout, "%s  %s\n", now.Format("15:04:05"), progress(b, now))
 			}
 		}
 		seen["state"] = b.StateName
@@ -275,7 +414,7 @@ func watchBuild(ctx context.Context, c *apiClient, id uint64, output string, int
 		first = false
 		if finalState(b.StateName) {
 			if output != "json" {
-				fmt.Fprintf(stdout, "build %d finished: %s %s\n", b.ID, b.StateName, deref(b.StateReason))
+				fmt.Fprintf(stdout, "build %d finished: %s\n", b.ID, col.stateText(b.StateName, deref(b.StateReason)))
 			}
 			return buildExit(b)
 		}
@@ -341,6 +480,8 @@ func runRerun(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	module := fs.String("module", "", "rerun this module stream (name:stream)")
 	commit := fs.String("commit", "", "with --module: the module commit to build (default: the branch head)")
 	force := fs.Bool("force", false, "rebuild every component (rebuild strategy all)")
+	watch := fs.Bool("watch", false, "follow each queued request's build until it finishes (exit 1 if one failed)")
+	interval := fs.Duration("interval", 2*time.Second, "how often --watch asks the server")
 	pos, code, ok := parseArgs(fs, args)
 	if !ok {
 		return code
@@ -386,14 +527,67 @@ func runRerun(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err != nil {
 		return clientFail(stderr, "rerun", err)
 	}
-	if *cf.output == "json" {
+	if *cf.output == "json" && !*watch {
 		writeRaw(stdout, raw)
 		return exitOK
 	}
 	for _, r := range out.Requests {
 		fmt.Fprintf(stdout, "%s: build request %d (%s)\n", r.Key, r.RequestID, r.Action)
 	}
-	return exitOK
+	if !*watch {
+		return exitOK
+	}
+	worst := exitOK
+	for _, r := range out.Requests {
+		id, code := waitForBuild(ctx, c, r.RequestID, *interval, stdout, stderr)
+		if id != 0 {
+			code = watchBuild(ctx, c, id, *cf.output, *interval, stdout, stderr)
+		}
+		worst = max(worst, code)
+	}
+	return worst
+}
+
+// waitForBuild polls build request id until the runner has made its module
+// build and returns the build's id; a request that finished without one
+// (e.g. identical to an earlier build) is printed and gives id 0.
+func waitForBuild(ctx context.Context, c *apiClient, id uint64, interval time.Duration, stdout, stderr io.Writer) (uint64, int) {
+	said := false
+	for {
+		var out struct {
+			Request struct {
+				State        string `json:"state"`
+				Result       string `json:"result"`
+				ResultReason string `json:"result_reason"`
+			} `json:"request"`
+			Build *struct {
+				ID uint64 `json:"id"`
+			} `json:"build"`
+		}
+		if _, err := c.call(ctx, http.MethodGet, fmt.Sprintf("/api/v1/requests/%d", id), nil, &out); err != nil {
+			return 0, clientFail(stderr, "rerun", err)
+		}
+		switch {
+		case out.Build != nil && out.Build.ID != 0:
+			fmt.Fprintf(stdout, "build request %d: module build %d\n", id, out.Build.ID)
+			return out.Build.ID, exitOK
+		case out.Request.State == "finished":
+			fmt.Fprintf(stdout, "build request %d finished without a module build: %s\n", id, stateText(out.Request.Result, out.Request.ResultReason))
+			if out.Request.Result == "succeeded" {
+				return 0, exitOK
+			}
+			return 0, exitFail
+		case !said:
+			fmt.Fprintf(stdout, "build request %d is %s; waiting for its module build\n", id, out.Request.State)
+			said = true
+		}
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(stderr, "rida rerun: interrupted")
+			return 0, exitInfra
+		case <-time.After(interval):
+		}
+	}
 }
 
 const deliveriesHelp = `

@@ -187,7 +187,7 @@ func TestCLI_Watch(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
-	for _, w := range []string{"state   build", "batch 2 pkg-a: complete pkg-a-1-1", "build 3 finished: done all good"} {
+	for _, w := range []string{"state   build", "batch 2 pkg-a: complete pkg-a-1-1", "build 3 finished: done — all good"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("watch output lacks %q:\n%s", w, out)
 		}

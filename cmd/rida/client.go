@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -28,22 +29,40 @@ type clientFlags struct {
 	server, token, output *string
 }
 
+// addClientFlags adds --server, --token and --output. The token's default
+// is read from $RIDA_TOKEN only when the client is made, never as the
+// flag's default value, so --help cannot print it.
 func addClientFlags(fs *flag.FlagSet) clientFlags {
 	return clientFlags{
-		server: fs.String("server", cmp.Or(os.Getenv("RIDA_SERVER"), "http://127.0.0.1:8080"), "rida server URL (env RIDA_SERVER)"),
-		token:  fs.String("token", os.Getenv("RIDA_TOKEN"), "API bearer token for write calls (env RIDA_TOKEN)"),
+		server: fs.String("server", cmp.Or(os.Getenv("RIDA_SERVER"), "http://127.0.0.1:8080"), "rida server: URL or host:port (env RIDA_SERVER)"),
+		token:  fs.String("token", "", "API bearer token for write calls (default: env RIDA_TOKEN)"),
 		output: fs.String("output", "text", "output format: text or json"),
 	}
+}
+
+// serverURL turns --server into a base URL: a bare host:port (or host)
+// gets http://.
+func serverURL(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if !strings.Contains(s, "://") {
+		s = "http://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("--server: %q is not an http(s) URL or host:port", s)
+	}
+	return strings.TrimRight(s, "/"), nil
 }
 
 func (f clientFlags) client() (*apiClient, error) {
 	if *f.output != "text" && *f.output != "json" {
 		return nil, fmt.Errorf("--output: %q, want text or json", *f.output)
 	}
-	if !strings.HasPrefix(*f.server, "http://") && !strings.HasPrefix(*f.server, "https://") {
-		return nil, fmt.Errorf("--server: %q is not an http(s) URL", *f.server)
+	base, err := serverURL(*f.server)
+	if err != nil {
+		return nil, err
 	}
-	return &apiClient{base: strings.TrimRight(*f.server, "/"), token: *f.token, http: &http.Client{Timeout: 30 * time.Second}}, nil
+	return &apiClient{base: base, token: cmp.Or(*f.token, os.Getenv("RIDA_TOKEN")), http: &http.Client{Timeout: 30 * time.Second}}, nil
 }
 
 // apiError is a failed call: the server's answer, or no answer at all.
@@ -53,8 +72,12 @@ type apiError struct {
 }
 
 func (e *apiError) Error() string {
-	if e.Status == 0 {
+	switch e.Status {
+	case 0:
 		return "server unreachable: " + e.Message
+	case http.StatusUnauthorized:
+		return fmt.Sprintf("%d %s: %s (give the token with --token or $RIDA_TOKEN; it must be one of the server's api.tokens)",
+			e.Status, http.StatusText(e.Status), e.Message)
 	}
 	return fmt.Sprintf("%d %s: %s", e.Status, http.StatusText(e.Status), e.Message)
 }

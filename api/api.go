@@ -175,18 +175,22 @@ func (s *Server) routes() {
 	m := s.mux
 	for _, v := range []string{"1", "2"} {
 		base := "/module-build-service/" + v + "/"
-		m.HandleFunc("GET "+base+"module-builds/", s.listBuilds)
-		m.HandleFunc("POST "+base+"module-builds/", s.submitBuild)
+		m.HandleFunc("GET "+base+"module-builds/{$}", s.listBuilds)
+		m.HandleFunc("POST "+base+"module-builds/{$}", s.submitBuild)
 		m.HandleFunc("GET "+base+"module-builds/{id}", s.getBuild)
 		m.HandleFunc("PATCH "+base+"module-builds/{id}", s.patchBuild)
 		m.HandleFunc("GET "+base+"module-builds/{id}/messages", s.buildMessages)
-		m.HandleFunc("GET "+base+"component-builds/", s.listComponents)
+		m.HandleFunc("GET "+base+"component-builds/{$}", s.listComponents)
 		m.HandleFunc("GET "+base+"component-builds/{id}", s.getComponent)
 		m.HandleFunc("GET "+base+"final-modulemd/{id}", s.finalModulemd)
-		m.HandleFunc("GET "+base+"about/", s.about)
-		m.HandleFunc("GET "+base+"rebuild-strategies/", s.rebuildStrategies)
+		m.HandleFunc("GET "+base+"about/{$}", s.about)
+		m.HandleFunc("GET "+base+"rebuild-strategies/{$}", s.rebuildStrategies)
 	}
 	m.HandleFunc("/module-build-service/{v}/", func(w http.ResponseWriter, r *http.Request) {
+		if v := r.PathValue("v"); v == "1" || v == "2" {
+			s.fail(w, r, errorf(http.StatusNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
+			return
+		}
 		s.fail(w, r, errorf(http.StatusNotFound, "The requested API version is not available"))
 	})
 
@@ -216,6 +220,9 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /builds", s.pageBuilds)
 	m.HandleFunc("GET /builds/{id}", s.pageBuild)
 	m.HandleFunc("GET /builds/{id}/logs/{component}", s.pageLog)
+	m.HandleFunc("GET /builds/{id}/repo/{path...}", s.pageRepo)
+	m.HandleFunc("GET /builds/{id}/dnf.repo", s.dnfRepo)
+	m.HandleFunc("GET /builds/{id}/modules.yaml", s.finalModulemdFile)
 	m.HandleFunc("GET /deliveries", s.pageDeliveries)
 	m.HandleFunc("GET /deliveries/{id}", s.pageDelivery)
 
@@ -224,13 +231,73 @@ func (s *Server) routes() {
 	})
 }
 
-// ServeHTTP implements http.Handler.
+// ServeHTTP implements http.Handler. Every write call (any method but
+// GET, HEAD and OPTIONS) and every backup is logged once as an audit line:
+// who (the token's name, never the token), what (method, path, the build
+// or request ids it named or made) and the answer's status.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodGet {
 		w.Header().Set("Access-Control-Allow-Origin", "*")
 	}
-	s.mux.ServeHTTP(w, r)
+	if !isWrite(r) {
+		s.mux.ServeHTTP(w, r)
+		return
+	}
+	rec := &auditRecord{}
+	r = r.WithContext(context.WithValue(r.Context(), auditKey{}, rec))
+	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	s.mux.ServeHTTP(sw, r)
+	attrs := []any{"method", r.Method, "path", r.URL.Path, "who", cmp.Or(rec.who, "(no valid token)"), "status", sw.status}
+	if id := r.PathValue("id"); id != "" {
+		attrs = append(attrs, "build", id)
+	}
+	attrs = append(attrs, rec.attrs...)
+	s.opts.Logger.Info("api: audit", attrs...)
 }
+
+func isWrite(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return r.URL.Path == "/api/v1/backup"
+	}
+	return true
+}
+
+// auditRecord collects what a write call did, for its audit line.
+type auditRecord struct {
+	who   string
+	attrs []any
+}
+
+type auditKey struct{}
+
+// audit adds key=value to the request's audit line (no-op for reads).
+func audit(r *http.Request, key string, value any) {
+	if rec, ok := r.Context().Value(auditKey{}).(*auditRecord); ok {
+		rec.attrs = append(rec.attrs, key, value)
+	}
+}
+
+// statusWriter remembers the status a handler answered with.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Flush lets streaming handlers flush through the wrapper.
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	var err error

@@ -23,12 +23,12 @@ func componentJSON(cb component, verbose bool, version string) map[string]any {
 	c := cb.c
 	st, name := kojiState(c.State)
 	out := map[string]any{
-		"id": cb.id, "package": c.Package, "format": "rpms", "task_id": nil,
+		"id": cb.id, "package": c.Package, "format": "rpms", "task_id": taskIDJSON(c.TaskID),
 		"state": st, "state_name": name, "state_reason": nilIfEmpty(c.Reason),
 		"module_build": cb.build.ID, "nvr": nilIfEmpty(c.NVR),
 		// rida's own additions.
 		"rida_state": c.State, "ref": nilIfEmpty(c.Ref), "commit": nilIfEmpty(c.Commit),
-		"repository": nilIfEmpty(c.Repository), "reused_from": c.ReusedFrom,
+		"repository": nilIfEmpty(c.Repository), "reused_from": nilIfZero(c.ReusedFrom),
 		"time_started": zulu(c.Started), "time_finished": zulu(c.Finished),
 	}
 	if verbose {

@@ -1,15 +1,18 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/rida-build/rida/state"
 )
@@ -78,12 +81,43 @@ func wantsHTML(r *http.Request) bool {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		http.Error(w, `{"status": 500, "error": "Internal Server Error", "message": "rida failed to encode its answer"}`, http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(secondsOnly(buf.Bytes()))
+}
+
+// jsonTime matches a JSON string that is exactly an RFC 3339 time, as
+// encoding/json writes time.Time (nanoseconds and a zone offset included).
+var jsonTime = regexp.MustCompile(`"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)"`)
+
+// secondsOnly rewrites every time in an encoded JSON answer to Zulu ISO
+// 8601 in whole seconds (2026-03-01T12:00:00Z), as docs/api.md promises:
+// records such as deliveries, requests and components carry time.Time
+// fields that encoding/json would write with nanoseconds.
+func secondsOnly(data []byte) []byte {
+	return jsonTime.ReplaceAllFunc(data, func(m []byte) []byte {
+		t, err := time.Parse(time.RFC3339Nano, string(m[1:len(m)-1]))
+		if err != nil {
+			return m
+		}
+		return []byte(`"` + t.UTC().Format("2006-01-02T15:04:05Z") + `"`)
+	})
+}
+
+// nilIfZero is nil for 0, so JSON shows null for "none".
+func nilIfZero(n uint64) any {
+	if n == 0 {
+		return nil
+	}
+	return n
 }
 
 // pathID parses the {id} path value.

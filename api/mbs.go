@@ -118,7 +118,7 @@ func buildJSON(mb *state.ModuleBuild, d Detail, version string) map[string]any {
 	for i, c := range mb.Components {
 		compIDs = append(compIDs, ComponentID(mb.ID, i))
 		st, _ := kojiState(c.State)
-		rpms[c.Package] = map[string]any{"task_id": nil, "state": st, "state_reason": nilIfEmpty(c.Reason), "nvr": nilIfEmpty(c.NVR), "batch": c.Batch}
+		rpms[c.Package] = map[string]any{"task_id": taskIDJSON(c.TaskID), "state": st, "state_reason": nilIfEmpty(c.Reason), "nvr": nilIfEmpty(c.NVR), "batch": c.Batch}
 	}
 	out["state_reason"] = nilIfEmpty(mb.StateReason)
 	out["owner"] = cmp.Or(mb.Owner, "rida")
@@ -166,6 +166,15 @@ func nilIfEmpty(s string) any {
 		return nil
 	}
 	return s
+}
+
+// taskIDJSON is a component's task_id: the backend's task id (Koji's build
+// task), null when it has none.
+func taskIDJSON(id int64) any {
+	if id <= 0 {
+		return nil
+	}
+	return id
 }
 
 func scmURL(mb *state.ModuleBuild) any {
@@ -247,7 +256,13 @@ func parseZulu(name, v string) (time.Time, error) {
 	return time.Time{}, errorf(http.StatusBadRequest, "An invalid Zulu ISO 8601 timestamp was provided for the %q parameter: %q", name, v)
 }
 
-// paging reads page and per_page (defaults 1 and 10).
+// MaxPerPage caps per_page: a larger value is answered with MaxPerPage
+// items (meta.per_page says so), so one request cannot ask for the whole
+// store.
+const MaxPerPage = 100
+
+// paging reads page and per_page (defaults 1 and 10; per_page at most
+// MaxPerPage).
 func paging(q url.Values) (page, perPage int, err error) {
 	page, perPage = 1, 10
 	for _, p := range []struct {
@@ -262,7 +277,7 @@ func paging(q url.Values) (page, perPage int, err error) {
 			*p.dst = n
 		}
 	}
-	return page, perPage, nil
+	return page, min(perPage, MaxPerPage), nil
 }
 
 // pageMeta is MBS's paging "meta" object; its links are absolute and keep

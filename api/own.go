@@ -274,6 +274,13 @@ func (s *Server) requeue(w http.ResponseWriter, r *http.Request, verb, strategy 
 			return
 		}
 		out = append(out, state.EnqueueSummary{RequestID: res.Request.ID, Key: res.Request.Key, Action: res.Action})
+		audit(r, "request", fmt.Sprintf("%d %s (%s)", res.Request.ID, res.Request.Key, res.Action))
+	}
+	if raw, ok := body["build"]; ok {
+		audit(r, "build", string(raw))
+	}
+	if raw, ok := body["delivery"]; ok {
+		audit(r, "delivery", string(raw))
 	}
 	s.enqueued()
 	writeJSON(w, http.StatusAccepted, map[string]any{"requests": out, "rebuild_strategy": nilIfEmpty(strategy)})
@@ -339,6 +346,7 @@ func (s *Server) setPaused(w http.ResponseWriter, r *http.Request, paused bool) 
 		s.fail(w, r, errorf(http.StatusBadRequest, `"module" must be "name:stream", got %q`, module))
 		return
 	}
+	audit(r, "module", key)
 	if err := s.opts.Queue.SetPaused(r.Context(), key, paused, who); err != nil {
 		s.fail(w, r, err)
 		return
@@ -430,6 +438,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		}
 		for _, ev := range evs {
 			data, _ := json.Marshal(ev)
+			data = secondsOnly(data)
 			fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.Seq, ev.Kind, data)
 			since = ev.Seq
 		}

@@ -312,13 +312,16 @@ func TestServer_Logs(t *testing.T) {
 		{Key: "pkg-e", Package: "pkg-e", Batch: 2, State: "queued"},
 		{Key: "pkg-k", Package: "pkg-k", Batch: 2, State: "building", LogPath: "https://koji.example.org/work/tasks/1/1/"},
 	}}, state.ModuleStateBuild)
-	r := b.get("/builds/1/logs/pkg-a")
+	r := b.get("/builds/1/logs/pkg-a?raw=1")
 	expect(t, r, 200, "Wrote: pkg-a-1-1.rpm")
 	if ct := r.header.Get("Content-Type"); ct != "text/plain; charset=utf-8" {
 		t.Errorf("Content-Type %q", ct)
 	}
 	for _, c := range []string{"pkg-b", "pkg-c", "pkg-d"} {
 		r := b.get("/builds/1/logs/" + c)
+		if raw := b.get("/builds/1/logs/" + c + "?raw=1"); raw.status != 404 || strings.Contains(string(raw.body), "SECRET") {
+			t.Errorf("%s raw: %d %s: want 404 without the file", c, raw.status, raw.body)
+		}
 		if r.status != 404 || strings.Contains(string(r.body), "SECRET") || strings.Contains(string(r.body), "root:") {
 			t.Errorf("%s: %d %s: want 404 without the file", c, r.status, r.body)
 		}

@@ -34,6 +34,9 @@ func (s *Server) who(r *http.Request) (string, error) {
 	if name == "" {
 		return "", errorf(http.StatusUnauthorized, "the bearer token is not one of the configured api.tokens")
 	}
+	if rec, ok := r.Context().Value(auditKey{}).(*auditRecord); ok {
+		rec.who = name
+	}
 	return name, nil
 }
 
@@ -154,7 +157,10 @@ func (s *Server) submitBuild(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.enqueued()
+	audit(r, "module", res.Request.Key)
+	audit(r, "request", res.Request.ID)
 	if mb := s.waitForBuild(r.Context(), res.Request.ID); mb != nil {
+		audit(r, "build", mb.ID)
 		out := buildJSON(mb, DetailVerbose, apiVersion(r))
 		w.Header().Set("Location", out["state_url"].(string))
 		if apiVersion(r) == "2" {

@@ -10,8 +10,8 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -42,8 +42,12 @@ func newWebPages() (*webPages, error) {
 			}
 			return s
 		},
-		"nsvc":    func(mb state.ModuleBuild) string { return nsvcOf(&mb) },
-		"pathesc": url.PathEscape,
+		"nsvc":       func(mb state.ModuleBuild) string { return nsvcOf(&mb) },
+		"pathesc":    url.PathEscape,
+		"buildstate": func(mb state.ModuleBuild) string { return buildStateName(&mb) },
+		"class":      stateClass,
+		"long":       func(s string) bool { return brief(s) != strings.TrimSpace(s) },
+		"brief":      brief,
 	}
 	w := &webPages{pages: map[string]*template.Template{}}
 	names, err := fs.Glob(templateFS, "templates/*.html")
@@ -98,6 +102,14 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request, name string, data 
 	}
 }
 
+// buildRow is one line of the /builds list.
+type buildRow struct {
+	state.ModuleBuild
+	Shown  string // the state as shown (cancelled for a cancelled failure)
+	Brief  string // the reason, redacted, first line, truncated
+	Failed bool
+}
+
 func (s *Server) pageBuilds(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	page, perPage, err := paging(q)
@@ -117,10 +129,18 @@ func (s *Server) pageBuilds(w http.ResponseWriter, r *http.Request) {
 		}
 		match = func(mb *state.ModuleBuild) bool { return mb.State == st }
 	}
-	builds, err := s.opts.Store.ModuleBuilds(r.Context(), match)
+	all, err := s.opts.Store.ModuleBuilds(r.Context(), nil)
 	if err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	running := false
+	var builds []state.ModuleBuild
+	for i := range all {
+		running = running || !all[i].State.Terminal()
+		if match == nil || match(&all[i]) {
+			builds = append(builds, all[i])
+		}
 	}
 	start, end := pageBounds(page, perPage, len(builds))
 	paused, err := s.opts.Store.Paused(r.Context())
@@ -128,9 +148,31 @@ func (s *Server) pageBuilds(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	queued, err := s.queuedRequests(r.Context(), all, paused)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	rows := make([]buildRow, 0, end-start)
+	for _, mb := range builds[start:end] {
+		rows = append(rows, buildRow{ModuleBuild: mb, Shown: buildStateName(&mb), Brief: brief(s.redact(mb.StateReason)), Failed: mb.State == state.ModuleStateFailed})
+	}
+	for i := range queued {
+		rq := *queued[i].BuildRequest
+		rq.Reasons = slices.Clone(rq.Reasons)
+		for j := range rq.Reasons {
+			rq.Reasons[j] = brief(s.redact(rq.Reasons[j]))
+		}
+		queued[i].BuildRequest = &rq
+	}
+	refresh := 0
+	if running || len(queued) > 0 {
+		refresh = 10
+	}
 	s.page(w, r, "builds", map[string]any{
-		"Title": "Module builds", "Builds": builds[start:end], "Total": len(builds), "Page": page,
+		"Title": "Module builds", "Builds": rows, "Total": len(builds), "All": len(all), "Page": page,
 		"Prev": page - 1, "Next": nextPage(page, perPage, len(builds)), "State": q.Get("state"), "Paused": paused,
+		"Queued": queued, "Refresh": refresh,
 	})
 }
 
@@ -141,82 +183,6 @@ func nextPage(page, perPage, total int) int {
 	return 0
 }
 
-// ganttBar is one component's bar in the build page's timeline.
-type ganttBar struct {
-	Label, State, Title string
-	X, Y, W             float64
-}
-
-// gantt lays out component build times (Started → Finished, or → now while
-// building) as bars on a shared time axis.
-type gantt struct {
-	Bars          []ganttBar
-	Width, Height float64
-	LabelW        float64
-	Span          string
-	Ticks         []ganttTick
-}
-
-type ganttTick struct {
-	X     float64
-	Label string
-}
-
-func makeGantt(mb *state.ModuleBuild, now time.Time) *gantt {
-	const width, labelW, rowH = 900.0, 190.0, 22.0
-	var t0, t1 time.Time
-	for _, c := range mb.Components {
-		if c.Started.IsZero() {
-			continue
-		}
-		end := c.Finished
-		if end.IsZero() {
-			end = now
-		}
-		if t0.IsZero() || c.Started.Before(t0) {
-			t0 = c.Started
-		}
-		if end.After(t1) {
-			t1 = end
-		}
-	}
-	if t0.IsZero() {
-		return nil
-	}
-	span := t1.Sub(t0)
-	if span <= 0 {
-		span = time.Second
-	}
-	scale := (width - labelW - 10) / span.Seconds()
-	g := &gantt{Width: width, LabelW: labelW, Span: roundDuration(span)}
-	row := 0
-	for _, c := range mb.Components {
-		if c.Started.IsZero() {
-			continue
-		}
-		end := c.Finished
-		if end.IsZero() {
-			end = now
-		}
-		x := labelW + c.Started.Sub(t0).Seconds()*scale
-		w := max(2, end.Sub(c.Started).Seconds()*scale)
-		g.Bars = append(g.Bars, ganttBar{
-			Label: fmt.Sprintf("%d · %s", c.Batch, c.Package), State: c.State,
-			Title: fmt.Sprintf("%s (batch %d): %s, %s", c.Package, c.Batch, c.State, roundDuration(end.Sub(c.Started))),
-			X:     x, Y: 20 + float64(row)*rowH, W: w,
-		})
-		row++
-	}
-	for i := 0; i <= 4; i++ {
-		g.Ticks = append(g.Ticks, ganttTick{
-			X:     labelW + float64(i)*(width-labelW-10)/4,
-			Label: "+" + roundDuration(time.Duration(float64(span)*float64(i)/4)),
-		})
-	}
-	g.Height = 30 + float64(row)*rowH
-	return g
-}
-
 type batchView struct {
 	Number     int
 	Components []componentView
@@ -225,8 +191,29 @@ type batchView struct {
 type componentView struct {
 	state.ComponentBuild
 	ID      uint64
+	Shown   string // the state as shown ("not built" once the build ended)
 	LogURL  string
 	Elapsed string
+}
+
+// redactBuild removes server paths from every text of mb a page shows (mb
+// is the page's own copy).
+func (s *Server) redactBuild(mb *state.ModuleBuild) {
+	mb.StateReason = s.redact(mb.StateReason)
+	mb.CancelRequestedBy = s.redact(mb.CancelRequestedBy)
+	mb.Transitions = slices.Clone(mb.Transitions)
+	for i := range mb.Transitions {
+		mb.Transitions[i].Reason = s.redact(mb.Transitions[i].Reason)
+	}
+	mb.Components = slices.Clone(mb.Components)
+	for i := range mb.Components {
+		mb.Components[i].Reason = s.redact(mb.Components[i].Reason)
+	}
+}
+
+// logURL is the page of component key's log in build id.
+func logURL(id uint64, key string) string {
+	return fmt.Sprintf("/builds/%d/logs/%s", id, url.PathEscape(key))
 }
 
 func (s *Server) pageBuild(w http.ResponseWriter, r *http.Request) {
@@ -234,14 +221,18 @@ func (s *Server) pageBuild(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	s.redactBuild(mb)
 	var batches []batchView
 	for i, c := range mb.Components {
 		if len(batches) == 0 || batches[len(batches)-1].Number != c.Batch {
 			batches = append(batches, batchView{Number: c.Batch})
 		}
-		cv := componentView{ComponentBuild: c, ID: ComponentID(mb.ID, i)}
-		if c.LogPath != "" {
-			cv.LogURL = fmt.Sprintf("/builds/%d/logs/%s", mb.ID, url.PathEscape(cmp.Or(c.Key, c.Package)))
+		cv := componentView{ComponentBuild: c, ID: ComponentID(mb.ID, i), Shown: componentStateName(mb, &c)}
+		switch {
+		case c.LogPath != "":
+			cv.LogURL = logURL(mb.ID, cmp.Or(c.Key, c.Package))
+		case c.ReusedFrom != 0:
+			cv.LogURL = logURL(c.ReusedFrom, cmp.Or(c.Key, c.Package))
 		}
 		if !c.Started.IsZero() && !c.Finished.IsZero() {
 			cv.Elapsed = roundDuration(c.Finished.Sub(c.Started))
@@ -253,63 +244,23 @@ func (s *Server) pageBuild(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.page(w, r, "build", map[string]any{
-		"Title": fmt.Sprintf("Build %d: %s", mb.ID, nsvcOf(mb)), "Build": mb, "Batches": batches, "Graph": graph,
-		"Gantt": makeGantt(mb, s.opts.Now()), "Final": mb.State.Terminal(), "Refresh": refreshSeconds(mb),
-	})
-}
-
-// pageLog serves a component's log: a local file only when it lies inside
-// Options.DataDir (after resolving symlinks), a remote log (Koji task
-// directory) by redirect. Never an arbitrary path.
-func (s *Server) pageLog(w http.ResponseWriter, r *http.Request) {
-	mb, ok := s.buildFromPath(w, r)
-	if !ok {
-		return
-	}
-	id := mb.ID
-	name := r.PathValue("component")
-	var comp *state.ComponentBuild
-	for i := range mb.Components {
-		if mb.Components[i].Key == name || (comp == nil && mb.Components[i].Package == name) {
-			comp = &mb.Components[i]
-		}
-	}
-	if comp == nil {
-		s.fail(w, r, errorf(http.StatusNotFound, "build %d has no component %q", id, name))
-		return
-	}
-	if comp.LogPath == "" {
-		s.fail(w, r, errorf(http.StatusNotFound, "component %q of build %d has no log yet", name, id))
-		return
-	}
-	if u, err := url.Parse(comp.LogPath); err == nil && (u.Scheme == "http" || u.Scheme == "https") {
-		http.Redirect(w, r, comp.LogPath, http.StatusFound)
-		return
-	}
-	path, err := s.underDataDir(comp.LogPath)
+	pushes, req, err := s.buildPushes(r.Context(), mb)
 	if err != nil {
-		s.opts.Logger.Warn("api: refused log path", "build", id, "component", name, "err", err)
-		s.fail(w, r, errorf(http.StatusNotFound, "the log of component %q of build %d is not available here", name, id))
-		return
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			err = errorf(http.StatusNotFound, "the log of component %q of build %d is gone", name, id)
-		}
 		s.fail(w, r, err)
 		return
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil || st.IsDir() {
-		s.fail(w, r, errorf(http.StatusNotFound, "the log of component %q of build %d is not a file", name, id))
-		return
+	var reasons []string
+	if req != nil {
+		for _, rs := range req.Reasons {
+			reasons = append(reasons, s.redact(rs))
+		}
 	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	http.ServeContent(w, r, "", st.ModTime(), f)
+	s.page(w, r, "build", map[string]any{
+		"Title": fmt.Sprintf("Build %d: %s", mb.ID, nsvcOf(mb)), "Build": mb, "Batches": batches, "Graph": graph,
+		"Gantt": makeGantt(mb, s.opts.Now()), "Final": mb.State.Terminal(), "Refresh": refreshSeconds(mb),
+		"Shown": buildStateName(mb), "Pushes": pushes, "Reasons": reasons, "Downloads": s.hasRepo(mb),
+		"FinalModulemd": (mb.State == state.ModuleStateDone || mb.State == state.ModuleStateReady) && mb.Modulemd != "",
+	})
 }
 
 // underDataDir resolves p and checks that it lies inside Options.DataDir.

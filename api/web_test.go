@@ -46,7 +46,7 @@ func TestWeb_Pages(t *testing.T) {
 		want   []string
 	}{
 		{"/", 200, []string{"<h1>Module builds</h1>", `href="/builds/1"`, "foo:main:20260301:deadbeef", "state-failed"}},
-		{"/builds?state=ready", 200, []string{"No builds yet."}},
+		{"/builds?state=ready", 200, []string{"No builds match these filters."}},
 		{"/builds/1", 200, []string{`id="build-state"`, ">failed<", "Batch 1", "Batch 3", "pkg-b", "rpmbuild exited 1", `<svg id="gantt"`, `class="bar-failed"`, "moved to build"}},
 		{"/deliveries", 200, []string{`href="/deliveries/1"`, "rpms/pkg-a", "no relevant paths changed", "1 build request(s)"}},
 		{"/deliveries/1", 200, []string{"Delivery 1", "foo:main", "component pkg-a changed on main", `href="/builds/1"`}},
@@ -125,7 +125,7 @@ func TestWeb_Chromium(t *testing.T) {
 		regexp.MustCompile(`<svg id="gantt"[^>]*>`),
 		regexp.MustCompile(`<rect class="bar-complete"[^>]*width="[0-9.]+"`),
 		regexp.MustCompile(`<rect class="bar-failed"`),
-		regexp.MustCompile(`<title>pkg-a \(batch 2\): complete, 1m5s</title>`),
+		regexp.MustCompile(`<title>pkg-a \(batch 2\): complete, 1m5s, from \+25s to \+1m30s</title>`),
 	} {
 		if !want.MatchString(dom) {
 			t.Errorf("build page DOM lacks %s", want)

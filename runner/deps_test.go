@@ -2,8 +2,10 @@ package runner_test
 
 import (
 	"context"
+	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -160,4 +162,47 @@ func TestCascader_For(t *testing.T) {
 	if reqs, note := (runner.Cascader{Enabled: true}).For(ev); reqs != nil || !strings.Contains(note, "module dependency cycle") {
 		t.Errorf("cycle: %d requests, note %q", len(reqs), note)
 	}
+}
+
+// A failed build is logged at WARN (the packager's failure) or ERROR
+// (infrastructure), so an operator finds it.
+func TestRunner_FailedBuildLogsAtWarn(t *testing.T) {
+	var buf syncBuffer
+	bx := setup(t, func(o *runner.Options) {
+		o.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	})
+	if _, err := bx.store.Enqueue(context.Background(), state.BuildRequest{Module: "ghost", Stream: "1", Kind: state.RequestModule,
+		ModuleRepo: "file://" + filepath.Join(bx.dir, "no-such-module"), Reasons: []string{"test"}}); err != nil {
+		t.Fatal(err)
+	}
+	bx.runner.Notify()
+	select {
+	case mb := <-bx.finished:
+		if mb.State != state.ModuleStateFailed || mb.FailureKind != state.FailureBuild {
+			t.Fatalf("build %s %s: %s", mb.State, mb.FailureKind, mb.StateReason)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("no build finished")
+	}
+	if out := buf.String(); !strings.Contains(out, `level=WARN msg="runner: build finished"`) || !strings.Contains(out, "result=failed") {
+		t.Errorf("log:\n%s", out)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the runner's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -769,7 +769,15 @@ func (r *Runner) finish(ctx context.Context, mb *state.ModuleBuild, st state.Mod
 	close(r.ended)
 	r.ended = make(chan struct{})
 	r.mu.Unlock()
-	r.opts.Logger.Info("runner: build finished", "build", mb.ID, "nsvc", nsvcOf(stored), "state", st, "reason", reason)
+	level := slog.LevelInfo
+	if st == state.ModuleStateFailed {
+		// A failed build is what an operator looks for first.
+		level = slog.LevelWarn
+		if result == state.ResultErrored {
+			level = slog.LevelError
+		}
+	}
+	r.opts.Logger.Log(ctx, level, "runner: build finished", "build", mb.ID, "nsvc", nsvcOf(stored), "state", st, "result", result, "reason", reason)
 	if r.opts.OnFinish != nil {
 		r.opts.OnFinish(*stored)
 	}

@@ -83,7 +83,7 @@ func (s *Store) Deliveries(ctx context.Context, offset, limit int) ([]Delivery, 
 	)
 	err := s.view(ctx, "Deliveries", func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketDeliveries)
-		total = b.Stats().KeyN
+		total = int(count(tx, keyDeliveryCount))
 		c := b.Cursor()
 		i := 0
 		for k, _ := c.Last(); k != nil && len(out) < limit; k, _ = c.Prev() {

@@ -49,6 +49,9 @@ func (s *Store) Check() error {
 		checkRequests(tx, add)
 		checkIndex(tx, add)
 		checkEventsAndBuilds(tx, add)
+		if n, want := count(tx, keyDeliveryCount), uint64(tx.Bucket(bucketDeliveries).Stats().KeyN); n != want {
+			add("delivery count %d, the bucket holds %d", n, want)
+		}
 		checkOutbox(tx, add)
 		return nil
 	})

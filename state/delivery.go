@@ -200,6 +200,9 @@ func (s *Store) recordDelivery(tx *bolt.Tx, d *Delivery) (uint64, error) {
 	if err := putJSON(db, u64(id), d); err != nil {
 		return 0, err
 	}
+	if err := addCount(tx, keyDeliveryCount, 1); err != nil {
+		return 0, err
+	}
 	if _, err := s.addPlanJob(tx, id); err != nil {
 		return 0, err
 	}

@@ -61,7 +61,7 @@ func (s *Store) Prune(ctx context.Context, now time.Time, r Retention) (Pruned, 
 		n     *int
 	}{
 		{r.Events, bucketEvents, pickEvent, deleteIf(bucketEvents, pickEvent), &p.Events},
-		{r.Deliveries, bucketDeliveries, pickDelivery, deleteIf(bucketDeliveries, pickDelivery), &p.Deliveries},
+		{r.Deliveries, bucketDeliveries, pickDelivery, counted(deleteIf(bucketDeliveries, pickDelivery), keyDeliveryCount), &p.Deliveries},
 		{r.DeliveryCommits, bucketDeliveries, pickDeliveryCommits, trimDeliveryCommits, &p.DeliveryCommits},
 		{r.PostedStatuses, bucketStatusOutbox, pickPostedStatus, deleteIf(bucketStatusOutbox, pickPostedStatus), &p.Statuses},
 	}
@@ -216,4 +216,15 @@ func pickPostedStatus(v []byte, cutoff time.Time) (bool, bool, error) {
 		return false, false, err
 	}
 	return e.Done && e.UpdatedAt.Before(cutoff), false, nil
+}
+
+// counted wraps an apply that deletes, keeping the stored count key in step.
+func counted(apply func(*bolt.Tx, []byte, time.Time) (bool, error), key []byte) func(*bolt.Tx, []byte, time.Time) (bool, error) {
+	return func(tx *bolt.Tx, k []byte, cutoff time.Time) (bool, error) {
+		ok, err := apply(tx, k, cutoff)
+		if err != nil || !ok {
+			return ok, err
+		}
+		return true, addCount(tx, key, -1)
+	}
 }

@@ -200,7 +200,10 @@ func Open(path string, opts Options) (*Store, error) {
 		if err := fillBuildsByStream(tx); err != nil {
 			return err
 		}
-		return fillBuildIndexes(tx)
+		if err := fillBuildIndexes(tx); err != nil {
+			return err
+		}
+		return fillCounters(tx)
 	}); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("state: open %s: init: %w", path, err)

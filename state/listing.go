@@ -1,0 +1,104 @@
+package state
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"slices"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// BuildQuery selects module builds for ListModuleBuilds. Empty fields do not
+// filter.
+type BuildQuery struct {
+	Name   string
+	Stream string // only with Name
+	States []ModuleState
+	// Offset and Limit page the result, newest first. Limit <= 0 means 10.
+	Offset, Limit int
+}
+
+// ListModuleBuilds returns one page of the module builds q selects, newest
+// first, and how many it selects in all. It walks the narrowest index (by
+// name and stream, else by state, else the builds themselves) reading keys
+// only, and decodes just the builds on the page: a list call costs the
+// same whatever the store holds.
+func (s *Store) ListModuleBuilds(ctx context.Context, q BuildQuery) ([]ModuleBuild, int, error) {
+	if q.Limit <= 0 {
+		q.Limit = 10
+	}
+	var (
+		out   []ModuleBuild
+		total int
+	)
+	err := s.view(ctx, "ListModuleBuilds", func(tx *bolt.Tx) error {
+		var ids []uint64
+		switch {
+		case q.Name != "":
+			prefix := []byte(q.Name + "\x00")
+			if q.Stream != "" {
+				prefix = streamPrefix(q.Name, q.Stream)
+			}
+			c := tx.Bucket(bucketBuildsByStream).Cursor()
+			for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+				if len(v) != 1 || len(k) < len(prefix)+8 {
+					continue
+				}
+				if len(q.States) == 0 || slices.Contains(q.States, ModuleState(v[0])) {
+					ids = append(ids, binary.BigEndian.Uint64(k[len(k)-8:]))
+				}
+			}
+			slices.Sort(ids)
+		case len(q.States) > 0:
+			for _, st := range q.States {
+				ids = append(ids, idsWithPrefix(tx.Bucket(bucketBuildsByState), []byte{byte(st)})...)
+			}
+			slices.Sort(ids)
+			ids = slices.Compact(ids)
+		default:
+			// Builds are never deleted and ids are sequential: the
+			// bucket's sequence is the count, and a page is a cursor
+			// walk from the end.
+			b := tx.Bucket(bucketModuleBuilds)
+			total = int(b.Sequence())
+			c := b.Cursor()
+			i := 0
+			for k, _ := c.Last(); k != nil && len(out) < q.Limit; k, _ = c.Prev() {
+				if i++; i <= q.Offset {
+					continue
+				}
+				var mb ModuleBuild
+				if _, err := getJSON(b, k, &mb); err != nil {
+					return err
+				}
+				out = append(out, mb)
+			}
+			return nil
+		}
+		total = len(ids)
+		slices.Reverse(ids)
+		if q.Offset >= len(ids) {
+			return nil
+		}
+		ids = ids[q.Offset:min(len(ids), q.Offset+q.Limit)]
+		var err error
+		out, err = loadBuilds(tx, ids)
+		return err
+	})
+	return out, total, wrap("ListModuleBuilds", err)
+}
+
+// BuildCountsByState counts the module builds in each state from the state
+// index's keys, decoding no build.
+func (s *Store) BuildCountsByState(ctx context.Context) (map[ModuleState]int, error) {
+	out := map[ModuleState]int{}
+	err := s.view(ctx, "BuildCountsByState", func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketBuildsByState).Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			out[ModuleState(k[0])]++
+		}
+		return nil
+	})
+	return out, wrap("BuildCountsByState", err)
+}

@@ -115,6 +115,9 @@ type Component struct {
 	Reason  string
 	NVR     string
 	LogPath string
+	// TaskID is the backend's id of the component's build task (Koji's
+	// build task id); 0 when the backend has none.
+	TaskID int64
 	// RPMs lists the NEVRAs (name-epoch:version-release.arch) of every
 	// package the build produced, source RPM included.
 	RPMs     []string
@@ -166,6 +169,7 @@ type ComponentUpdate struct {
 	Reason  string
 	NVR     string
 	LogPath string
+	TaskID  int64 // the backend's build task (Koji's task id); 0: none or not known yet
 	RPMs    []string
 	Time    time.Time
 }

@@ -209,6 +209,9 @@ func (ex *execution) apply(u ComponentUpdate) {
 	if u.LogPath != "" {
 		c.LogPath = u.LogPath
 	}
+	if u.TaskID != 0 {
+		c.TaskID = u.TaskID
+	}
 	if u.RPMs != nil {
 		c.RPMs = append([]string(nil), u.RPMs...)
 	}

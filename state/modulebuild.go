@@ -153,6 +153,7 @@ type ComponentBuild struct {
 	Reason  string   `json:"reason,omitempty"`
 	NVR     string   `json:"nvr,omitempty"`
 	LogPath string   `json:"log_path,omitempty"`
+	TaskID  int64    `json:"task_id,omitempty"` // the backend's build task (Koji's task id); 0: none
 	RPMs    []string `json:"rpms,omitempty"`
 	// ReusedFrom is the id of the module build a reused component was taken
 	// from.

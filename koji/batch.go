@@ -94,7 +94,8 @@ func (be *Backend) BuildBatch(ctx context.Context, b *runner.Build, batch *runne
 		if j.taskID != 0 {
 			resumed = true
 			be.log.Info("koji: re-attached to task", "nsvc", b.NSVC(), "component", j.c.Key, "task", j.taskID)
-			report(runner.ComponentUpdate{Key: j.c.Key, State: runner.ComponentBuilding, LogPath: be.taskLogPath(j.taskID), Time: be.now()})
+			report(runner.ComponentUpdate{Key: j.c.Key, State: runner.ComponentBuilding, LogPath: be.taskLogPath(j.taskID),
+				TaskID: int64(j.taskID), Time: be.now()})
 			continue
 		}
 		if j.c.Key == runner.MacrosComponent && j.src == "" {
@@ -267,7 +268,8 @@ func (be *Backend) recordSubmitted(ctx context.Context, b *runner.Build, jobs []
 			return errors.Join(err, fmt.Errorf("submit %s: record task %d: %w", j.c.Key, j.taskID, rerr))
 		}
 		be.log.Info("koji: submitted", "nsvc", b.NSVC(), "component", j.c.Key, "task", j.taskID, "src", j.src)
-		report(runner.ComponentUpdate{Key: j.c.Key, State: runner.ComponentBuilding, LogPath: be.taskLogPath(j.taskID), Time: be.now()})
+		report(runner.ComponentUpdate{Key: j.c.Key, State: runner.ComponentBuilding, LogPath: be.taskLogPath(j.taskID),
+			TaskID: int64(j.taskID), Time: be.now()})
 	}
 	return err
 }
@@ -431,7 +433,7 @@ func (be *Backend) collect(ctx context.Context, byTask map[int]*job, closed, end
 			return nil, err
 		}
 		if len(rows) == 0 {
-			report(runner.ComponentUpdate{Key: j.c.Key, State: runner.ComponentFailed, Time: be.now(),
+			report(runner.ComponentUpdate{Key: j.c.Key, State: runner.ComponentFailed, Time: be.now(), TaskID: int64(id),
 				Reason: fmt.Sprintf("%s: koji task %d closed but produced no build", j.c.Key, id)})
 			j.done = true
 			continue
@@ -454,7 +456,7 @@ func (be *Backend) collect(ctx context.Context, byTask map[int]*job, closed, end
 			text = FaultName(r.Fault.Code) + ": " + strings.TrimSpace(r.Fault.String)
 		}
 		u := runner.ComponentUpdate{Key: j.c.Key, State: runner.ComponentFailed, Time: be.now(), LogPath: be.taskLogPath(id),
-			Reason: fmt.Sprintf("%s: koji build task %d failed: %s", j.c.Key, id, text)}
+			TaskID: int64(id), Reason: fmt.Sprintf("%s: koji build task %d failed: %s", j.c.Key, id, text)}
 		if state == taskCanceled {
 			u.State, u.Reason = runner.ComponentCanceled, fmt.Sprintf("%s: koji build task %d was canceled", j.c.Key, id)
 		}
@@ -516,7 +518,7 @@ func (be *Backend) reportComplete(j *job, r MultiCallResult, report func(runner.
 		logPath = fmt.Sprintf("%s/packages/%s/%s/%s/data/logs/", be.opts.TopURL, bd.Name, bd.Version, bd.Release)
 	}
 	report(runner.ComponentUpdate{Key: j.c.Key, State: runner.ComponentComplete, NVR: bd.NVR, RPMs: nevras,
-		LogPath: logPath, Time: be.now()})
+		LogPath: logPath, TaskID: int64(j.taskID), Time: be.now()})
 	return nil
 }
 

@@ -156,6 +156,35 @@ func TestServe_Koji_PushToReady(t *testing.T) {
 			t.Errorf("%s: permission %q, want backend.koji.tag_permission's tag", name, ts.Perm)
 		}
 	}
+	checkTaskIDs(t, hub, b, 1+len(layout.Components))
+}
+
+// checkTaskIDs checks that every component of build b (the verbose build
+// JSON) shows the id of a distinct build task of the hub as its
+// tasks.rpms.<c>.task_id.
+func checkTaskIDs(t *testing.T, hub *kojitest.Hub, b map[string]any, want int) {
+	t.Helper()
+	tasks := map[float64]bool{}
+	for _, id := range hub.TaskIDs("build") {
+		tasks[float64(id)] = true
+	}
+	rpms, _ := b["tasks"].(map[string]any)["rpms"].(map[string]any)
+	if len(rpms) != want {
+		t.Errorf("tasks.rpms has %d components, want %d", len(rpms), want)
+	}
+	seen := map[float64]string{}
+	for c, v := range rpms {
+		id, ok := v.(map[string]any)["task_id"].(float64)
+		switch {
+		case !ok:
+			t.Errorf("tasks.rpms.%s.task_id = %v, want a task id", c, v.(map[string]any)["task_id"])
+		case !tasks[id]:
+			t.Errorf("tasks.rpms.%s.task_id = %v is not a build task of the hub", c, id)
+		case seen[id] != "":
+			t.Errorf("tasks.rpms.%s and %s share task_id %v", c, seen[id], id)
+		}
+		seen[id] = c
+	}
 }
 
 // TestServe_Koji_SIGKILLMidBuild kills rida while Koji tasks run and

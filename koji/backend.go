@@ -69,6 +69,14 @@ type BackendOptions struct {
 	// getAllPerms and set when a tag is created or differs. Default
 	// "admin", as in MBS.
 	TagPermission string
+	// RepoTimeout bounds the wait for a build tag's repo after a batch
+	// (repo.request, or newRepo on hubs before 1.35): when no repo came
+	// within it, the batch fails with an error naming the tag and the
+	// repo request (or newRepo task), which the runner records as an
+	// infrastructure error. While waiting, the backend logs a warning every
+	// 10 minutes (every quarter of RepoTimeout if that is shorter).
+	// Default 2h.
+	RepoTimeout time.Duration
 	// UploadChunk is the upload chunk size in bytes. Default 1 MiB (the
 	// Python client's).
 	UploadChunk int
@@ -108,6 +116,12 @@ type Backend struct {
 	builds map[int64]*buildState // by Build.ID
 }
 
+// DefaultRepoTimeout is BackendOptions.RepoTimeout's default.
+const DefaultRepoTimeout = 2 * time.Hour
+
+// repoWarnEvery is how often a long repo wait is logged at WARN.
+const repoWarnEvery = 10 * time.Minute
+
 // NewBackend validates opts and returns a Backend. It makes no call.
 func NewBackend(opts BackendOptions) (*Backend, error) {
 	switch {
@@ -130,6 +144,10 @@ func NewBackend(opts BackendOptions) (*Backend, error) {
 		opts.Intents = &MemoryIntentStore{}
 	}
 	opts.UploadChunk = cmp.Or(opts.UploadChunk, 1<<20)
+	opts.RepoTimeout = cmp.Or(opts.RepoTimeout, DefaultRepoTimeout)
+	if opts.RepoTimeout < 0 {
+		return nil, fmt.Errorf("koji: new backend: BackendOptions.RepoTimeout (%s) must be positive", opts.RepoTimeout)
+	}
 	opts.TagPermission = cmp.Or(opts.TagPermission, "admin")
 	opts.Test.RPMBuild = cmp.Or(opts.Test.RPMBuild, "rpmbuild")
 	if opts.Test.Now == nil {

@@ -671,7 +671,8 @@ func (be *Backend) tagBatch(ctx context.Context, st *buildState, jobs []*job, re
 	p := be.newPoller()
 	repoRequested, repoReady := !waitRepo, !waitRepo
 	reqID, repoTask := 0, 0
-	var repoSent time.Time
+	var repoSent, repoWarned time.Time
+	warnEvery := min(repoWarnEvery, be.opts.RepoTimeout/4)
 	for changed := true; ; {
 		if !repoRequested && len(gate) == 0 {
 			// Everything of this batch is in the build tag: the repo's
@@ -711,6 +712,17 @@ func (be *Backend) tagBatch(ctx context.Context, st *buildState, jobs []*job, re
 		}
 		if repoRequested && !repoReady {
 			due = earliest(due, be.est.due(kindRepo, repoSent))
+			// Poll once more right at the deadline, then give up.
+			if deadline := repoSent.Add(be.opts.RepoTimeout); time.Now().Before(deadline) {
+				due = earliest(due, deadline)
+			} else {
+				return be.repoTimedOut(st, reqID, repoTask, newAPI)
+			}
+			if waited := time.Since(repoSent); waited >= warnEvery && time.Since(repoWarned) >= warnEvery {
+				repoWarned = time.Now()
+				be.log.Warn("koji: still waiting for the build tag's repo", "tag", st.buildTag, "request", reqID, "task", repoTask,
+					"waited", waited.Round(time.Second), "timeout", be.opts.RepoTimeout)
+			}
 		}
 		if err := p.wait(ctx, changed, due); err != nil {
 			return err
@@ -790,6 +802,16 @@ func (be *Backend) tagBatch(ctx context.Context, st *buildState, jobs []*job, re
 			}
 		}
 	}
+}
+
+// repoTimedOut is the error of a repo wait that reached RepoTimeout.
+func (be *Backend) repoTimedOut(st *buildState, reqID, repoTask int, newAPI bool) error {
+	what := fmt.Sprintf("repo request %d (repo.request) is still open (is kojira running on the hub?)", reqID)
+	if !newAPI {
+		what = fmt.Sprintf("newRepo task %d is still open (does a builder take createrepo tasks?)", repoTask)
+	}
+	be.log.Warn("koji: gave up waiting for the build tag's repo", "tag", st.buildTag, "request", reqID, "task", repoTask, "timeout", be.opts.RepoTimeout)
+	return fmt.Errorf("repo: koji: no repo of %s within %s (backend.koji.repo_timeout): %s", st.buildTag, be.opts.RepoTimeout, what)
 }
 
 // uploadMacros uploads the module-build-macros SRPM (generated while

@@ -38,6 +38,8 @@ type kojiConfig struct {
 	// TagPermission is MBS's koji_tag_permission: the permission the
 	// module's tags require.
 	TagPermission string `yaml:"tag_permission"`
+	// RepoTimeout bounds each wait for a build tag's repo (koji.BackendOptions.RepoTimeout).
+	RepoTimeout time.Duration `yaml:"repo_timeout"`
 }
 
 func (k *kojiConfig) validate() error {
@@ -52,6 +54,8 @@ func (k *kojiConfig) validate() error {
 		return errors.New("backend.koji.user: required with auth: password")
 	case k.Auth == "ssl" && (k.CertFile == "" || k.KeyFile == ""):
 		return errors.New("backend.koji.cert_file and key_file: required with auth: ssl")
+	case k.RepoTimeout < 0:
+		return fmt.Errorf("backend.koji.repo_timeout: %s, want 0 (the default, %s) or more", k.RepoTimeout, koji.DefaultRepoTimeout)
 	}
 	return nil
 }
@@ -143,7 +147,7 @@ func newKojiBackend(ctx context.Context, k *kojiConfig, store *state.Store, logg
 	be, err := koji.NewBackend(koji.BackendOptions{
 		Client: client, TopURL: k.TopURL, Arches: k.Arches, BaseModuleTag: k.BaseModuleTag, Priority: k.Priority,
 		AllowedSCM: k.AllowedSCM, Owner: k.User, Logger: logger, PollMin: k.PollMin, PollMax: k.PollMax,
-		Intents: kojiIntents{store}, TagPermission: k.TagPermission,
+		Intents: kojiIntents{store}, TagPermission: k.TagPermission, RepoTimeout: k.RepoTimeout,
 	})
 	return be, "koji:" + k.HubURL, err
 }

@@ -219,4 +219,34 @@ func TestServe_Koji_SIGKILLMidBuild(t *testing.T) {
 	if got := len(buildCalls(hub)); got != 1+len(layout.Components) {
 		t.Errorf("%d distinct submissions, want %d", got, 1+len(layout.Components))
 	}
+	// Components submitted before the kill keep their task ids.
+	checkTaskIDs(t, hub, b, 1+len(layout.Components))
+}
+
+// TestServe_Koji_RepoTimeout: a hub whose repo requests never complete
+// fails the build within backend.koji.repo_timeout, as an infrastructure
+// error naming the build tag and the repo request.
+func TestServe_Koji_RepoTimeout(t *testing.T) {
+	const secret = "koji-secret"
+	hub, layout, cfgPath, data := kojiSetup(t, 0)
+	hub.SetRepoDuration(kojitest.Manual)
+	f, err := os.OpenFile(cfgPath, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("    repo_timeout: 500ms\n"); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	p := startServe(t, data, secret, "--config", cfgPath, "--", "RIDA_KOJI_PASSWORD=kojipass")
+	d := &demo{base: p.base, client: &http.Client{Timeout: 10 * time.Second}, out: &bytes.Buffer{}, timeout: 2 * time.Minute}
+	b, err := d.follow(context.Background(), deliverModulePush(t, p.base, secret, layout))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, d.out)
+	}
+	reason := fmt.Sprint(b["state_reason"])
+	if b["state_name"] != "failed" || !strings.Contains(reason, "infrastructure error") ||
+		!strings.Contains(reason, fmt.Sprint(b["koji_tag"])+"-build within 500ms (backend.koji.repo_timeout): repo request ") {
+		t.Errorf("build ended %v: %s", b["state_name"], reason)
+	}
 }

@@ -32,6 +32,12 @@ type Store interface {
 	ModuleComponents(ctx context.Context, module, stream string) ([]state.IndexedComponent, string, error)
 	EventsSince(ctx context.Context, after uint64, limit int) ([]state.Event, error)
 	Paused(ctx context.Context) ([]state.Pause, error)
+	// Index lookups: each decodes only the builds it returns.
+	RequestModuleBuilds(ctx context.Context, id uint64) ([]state.ModuleBuild, error)
+	StreamBuilds(ctx context.Context, module, stream string, states ...state.ModuleState) ([]state.ModuleBuild, error)
+	ListModuleBuilds(ctx context.Context, q state.BuildQuery) ([]state.ModuleBuild, int, error)
+	BuildCountsByState(ctx context.Context) (map[state.ModuleState]int, error)
+	ActiveRequests(ctx context.Context) ([]state.BuildRequest, error)
 }
 
 // Queue is what the API's write calls change. *state.Store implements it.

@@ -2,6 +2,7 @@ package api
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -432,6 +433,26 @@ func (s *Server) listBuilds(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if lister, ok := s.opts.Store.(BuildLister); ok {
+		if bq, ok := indexedQuery(q); ok {
+			// The common lists (newest first, by name/stream/state) page
+			// through the store's indexes: their cost does not grow with
+			// history.
+			bq.Offset, bq.Limit = (page-1)*perPage, perPage
+			builds, total, err := lister.ListModuleBuilds(r.Context(), bq)
+			if err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			detail := detailOf(q)
+			items := []map[string]any{}
+			for i := range builds {
+				items = append(items, buildJSON(&builds[i], detail, apiVersion(r)))
+			}
+			writeJSON(w, http.StatusOK, map[string]any{"items": items, "meta": s.pageMeta(r, page, perPage, total)})
+			return
+		}
+	}
 	builds, err := s.opts.Store.ModuleBuilds(r.Context(), match)
 	if err != nil {
 		s.fail(w, r, err)
@@ -636,4 +657,41 @@ func xmdBuildRequires(doc string) map[string]any {
 			return br
 		}
 	}
+}
+
+// BuildLister is the optional store capability listBuilds uses for lists the
+// store's indexes can answer (*state.Store implements it).
+type BuildLister interface {
+	ListModuleBuilds(ctx context.Context, q state.BuildQuery) ([]state.ModuleBuild, int, error)
+}
+
+// indexedQuery maps a list query the store's indexes can answer (only
+// name, stream and state filters, default order) to a BuildQuery; ok is
+// false for any other filter or ordering, which the full listing handles.
+func indexedQuery(q url.Values) (state.BuildQuery, bool) {
+	var bq state.BuildQuery
+	for k, vs := range q {
+		switch k {
+		case "page", "per_page", "verbose", "short":
+		case "name", "stream":
+			if len(vs) != 1 || vs[0] == "" {
+				return bq, false
+			}
+		case "state":
+			for _, v := range vs {
+				st, ok := parseState(v)
+				if !ok {
+					return bq, false
+				}
+				bq.States = append(bq.States, st)
+			}
+		default:
+			return bq, false
+		}
+	}
+	bq.Name, bq.Stream = q.Get("name"), q.Get("stream")
+	if bq.Stream != "" && bq.Name == "" {
+		return bq, false
+	}
+	return bq, true
 }

@@ -53,6 +53,8 @@ func TestServer_ListBuilds(t *testing.T) {
 		{"state repeated", "state=ready&state=build", []int{3, 1}},
 		{"state by number", "state=4", []int{2}},
 		{"name", "name=foo", []int{4, 2, 1}},
+		{"name and stream (indexed)", "name=foo&stream=main", []int{2, 1}},
+		{"name and state (indexed)", "name=foo&state=ready&state=failed", []int{2, 1}},
 		{"nsvc N:S", "nsvc=foo:main", []int{2, 1}},
 		{"nsvc N:S:V:C", "nsvc=foo:main:300:bbbb", []int{2}},
 		{"owner default", "owner=rida", []int{4, 2}},

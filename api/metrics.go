@@ -17,7 +17,7 @@ import (
 // implements it.
 type MetricsStore interface {
 	QueueStats(ctx context.Context) (state.QueueStats, error)
-	ModuleBuilds(ctx context.Context, match func(*state.ModuleBuild) bool) ([]state.ModuleBuild, error)
+	BuildCountsByState(ctx context.Context) (map[state.ModuleState]int, error)
 }
 
 // MetricsOptions configures NewMetrics.
@@ -43,6 +43,9 @@ type Metrics struct {
 	webhooks    *prometheus.CounterVec
 	statusPosts *prometheus.CounterVec
 	firstStatus prometheus.Histogram
+	// componentDur is observed as builds end (ObserveBuild), not computed
+	// from every stored build at each scrape.
+	componentDur *prometheus.HistogramVec
 }
 
 // NewMetrics registers rida's metrics on opts.Registry:
@@ -54,7 +57,7 @@ type Metrics struct {
 //	rida_queue_running_requests                      gauge (store, at scrape)
 //	rida_queue_oldest_pending_age_seconds            gauge (store, at scrape; 0 when empty)
 //	rida_module_builds{state}                        gauge: builds by state (store, at scrape)
-//	rida_component_build_duration_seconds{state}     histogram of finished components (store, at scrape)
+//	rida_component_build_duration_seconds{state}     histogram of finished components (ObserveBuild, as builds end)
 func NewMetrics(opts MetricsOptions) (*Metrics, error) {
 	if opts.Registry == nil {
 		return nil, errors.New("api: MetricsOptions.Registry is required")
@@ -78,7 +81,11 @@ func NewMetrics(opts MetricsOptions) (*Metrics, error) {
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60},
 		}),
 	}
-	cs := []prometheus.Collector{m.webhooks, m.statusPosts, m.firstStatus}
+	m.componentDur = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "rida_component_build_duration_seconds", Help: "Durations of component builds (not reused ones) of the module builds that ended since rida started, by final state.",
+		Buckets: opts.ComponentBuckets,
+	}, []string{"state"})
+	cs := []prometheus.Collector{m.webhooks, m.statusPosts, m.firstStatus, m.componentDur}
 	if opts.Store != nil {
 		cs = append(cs, newStoreCollector(opts))
 	}
@@ -171,7 +178,6 @@ func (m *Metrics) TimeToFirstStatus(d time.Duration) {
 type storeCollector struct {
 	opts                             MetricsOptions
 	pending, running, oldest, builds *prometheus.Desc
-	componentDur                     *prometheus.Desc
 }
 
 func newStoreCollector(opts MetricsOptions) *storeCollector {
@@ -181,13 +187,11 @@ func newStoreCollector(opts MetricsOptions) *storeCollector {
 		running: prometheus.NewDesc("rida_queue_running_requests", "Build requests being built.", nil, nil),
 		oldest:  prometheus.NewDesc("rida_queue_oldest_pending_age_seconds", "Age of the oldest pending build request (0 when none).", nil, nil),
 		builds:  prometheus.NewDesc("rida_module_builds", "Module builds in the store, by state.", []string{"state"}, nil),
-		componentDur: prometheus.NewDesc("rida_component_build_duration_seconds",
-			"Durations of finished component builds in the store (not reused ones), by final state.", []string{"state"}, nil),
 	}
 }
 
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.pending, c.running, c.oldest, c.builds, c.componentDur} {
+	for _, d := range []*prometheus.Desc{c.pending, c.running, c.oldest, c.builds} {
 		ch <- d
 	}
 }
@@ -207,46 +211,27 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, age)
 	}
-	builds, err := c.opts.Store.ModuleBuilds(ctx, nil)
+	counts, err := c.opts.Store.BuildCountsByState(ctx)
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(c.builds, err)
 		return
 	}
-	byState := map[string]int{}
 	for st := state.ModuleStateInit; st <= state.ModuleStateGarbage; st++ {
-		byState[st.String()] = 0
+		ch <- prometheus.MustNewConstMetric(c.builds, prometheus.GaugeValue, float64(counts[st]), st.String())
 	}
-	type hist struct {
-		count   uint64
-		sum     float64
-		buckets map[float64]uint64
+}
+
+// ObserveBuild records the durations of mb's built (not reused) components
+// in rida_component_build_duration_seconds; the runner calls it once per
+// build that ends.
+func (m *Metrics) ObserveBuild(mb state.ModuleBuild) {
+	if m == nil {
+		return
 	}
-	hists := map[string]*hist{}
-	for _, mb := range builds {
-		byState[mb.State.String()]++
-		for _, comp := range mb.Components {
-			if comp.Started.IsZero() || comp.Finished.IsZero() || comp.State == "reused" {
-				continue
-			}
-			h := hists[comp.State]
-			if h == nil {
-				h = &hist{buckets: map[float64]uint64{}}
-				hists[comp.State] = h
-			}
-			d := comp.Finished.Sub(comp.Started).Seconds()
-			h.count++
-			h.sum += d
-			for _, b := range c.opts.ComponentBuckets {
-				if d <= b {
-					h.buckets[b]++
-				}
-			}
+	for _, c := range mb.Components {
+		if c.Started.IsZero() || c.Finished.IsZero() || c.State == "reused" {
+			continue
 		}
-	}
-	for name, n := range byState {
-		ch <- prometheus.MustNewConstMetric(c.builds, prometheus.GaugeValue, float64(n), name)
-	}
-	for name, h := range hists {
-		ch <- prometheus.MustNewConstHistogram(c.componentDur, h.count, h.sum, h.buckets, name)
+		m.componentDur.WithLabelValues(c.State).Observe(c.Finished.Sub(c.Started).Seconds())
 	}
 }

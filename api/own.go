@@ -43,11 +43,17 @@ func (s *Server) deliveryBuilds(ctx context.Context, d *state.Delivery) ([]state
 	if d.Disposition == nil || len(d.Disposition.Requests) == 0 {
 		return nil, nil
 	}
-	var reqIDs []uint64
+	var out []state.ModuleBuild
 	for _, rq := range d.Disposition.Requests {
-		reqIDs = append(reqIDs, rq.RequestID)
+		bs, err := s.opts.Store.RequestModuleBuilds(ctx, rq.RequestID)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, bs...)
 	}
-	return s.opts.Store.ModuleBuilds(ctx, func(mb *state.ModuleBuild) bool { return slices.Contains(reqIDs, mb.RequestID) })
+	// Newest first, as the list endpoints.
+	slices.SortFunc(out, func(a, b state.ModuleBuild) int { return cmp.Compare(b.ID, a.ID) })
+	return out, nil
 }
 
 func (s *Server) getDelivery(w http.ResponseWriter, r *http.Request) {
@@ -73,7 +79,7 @@ func (s *Server) getRequest(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	found, err := s.opts.Store.ModuleBuilds(r.Context(), func(mb *state.ModuleBuild) bool { return mb.RequestID == id })
+	found, err := s.opts.Store.RequestModuleBuilds(r.Context(), id)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -205,12 +211,11 @@ func (s *Server) rerunTarget(ctx context.Context, body map[string]json.RawMessag
 		return nil, err
 	}
 	if repo == "" {
-		last, err := s.opts.Store.ModuleBuilds(ctx, func(mb *state.ModuleBuild) bool {
-			return mb.Name == name && mb.Stream == stream && mb.ModuleRepo != ""
-		})
+		last, err := s.opts.Store.StreamBuilds(ctx, name, stream)
 		if err != nil {
 			return nil, err
 		}
+		last = slices.DeleteFunc(last, func(mb state.ModuleBuild) bool { return mb.ModuleRepo == "" })
 		if len(last) == 0 {
 			return nil, errorf(http.StatusNotFound, "module stream %s is not known: it is not indexed and was never built", module)
 		}

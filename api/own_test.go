@@ -254,6 +254,13 @@ func TestServer_MetricsHealth(t *testing.T) {
 		hook.ServeHTTP(discardWriter{}, req)
 	}
 	b.srv.Metrics().StatusPosted("github", "ok")
+	// Component durations are observed as builds end (the runner's
+	// OnFinish), not read from every stored build at scrape time.
+	bar, err := b.store.GetModuleBuild(context.Background(), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.srv.Metrics().ObserveBuild(*bar)
 	b.srv.Metrics().TimeToFirstStatus(300 * time.Millisecond)
 	r := b.get("/metrics")
 	expect(t, r, 200, "")

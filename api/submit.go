@@ -187,13 +187,13 @@ func (s *Server) submitBuild(w http.ResponseWriter, r *http.Request) {
 // conflict is MBS's 409: a build of that exact module commit exists and has
 // not failed, or is already queued.
 func (s *Server) conflict(ctx context.Context, name, stream, commit string) error {
-	same, err := s.opts.Store.ModuleBuilds(ctx, func(mb *state.ModuleBuild) bool {
-		return mb.Name == name && mb.Stream == stream && mb.ModuleCommit == commit &&
-			mb.State != state.ModuleStateFailed && mb.State != state.ModuleStateGarbage
-	})
+	same, err := s.opts.Store.StreamBuilds(ctx, name, stream)
 	if err != nil {
 		return err
 	}
+	same = slices.DeleteFunc(same, func(mb state.ModuleBuild) bool {
+		return mb.ModuleCommit != commit || mb.State == state.ModuleStateFailed || mb.State == state.ModuleStateGarbage
+	})
 	if len(same) > 0 {
 		return errorf(http.StatusConflict, "Module (state=%d) already exists as build %d. Only a new build or resubmission of a failed build is allowed.", int(same[0].State), same[0].ID)
 	}
@@ -223,7 +223,7 @@ func (s *Server) waitForBuild(ctx context.Context, id uint64) *state.ModuleBuild
 	}
 	deadline := time.Now().Add(s.opts.SubmitWait)
 	for {
-		found, err := s.opts.Store.ModuleBuilds(ctx, func(mb *state.ModuleBuild) bool { return mb.RequestID == id })
+		found, err := s.opts.Store.RequestModuleBuilds(ctx, id)
 		if err == nil && len(found) > 0 {
 			return &found[0]
 		}

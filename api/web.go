@@ -120,41 +120,44 @@ func (s *Server) pageBuilds(w http.ResponseWriter, r *http.Request) {
 	if !q.Has("per_page") {
 		perPage = 50
 	}
-	var match func(*state.ModuleBuild) bool
+	var bq state.BuildQuery
 	if v := q.Get("state"); v != "" {
 		st, ok := parseState(v)
 		if !ok {
 			s.fail(w, r, errorf(http.StatusBadRequest, "An invalid state was supplied: %q", v))
 			return
 		}
-		match = func(mb *state.ModuleBuild) bool { return mb.State == st }
+		bq.States = []state.ModuleState{st}
 	}
-	all, err := s.opts.Store.ModuleBuilds(r.Context(), nil)
+	// One page through the store's indexes, whatever the history holds.
+	bq.Offset, bq.Limit = (page-1)*perPage, perPage
+	builds, total, err := s.opts.Store.ListModuleBuilds(r.Context(), bq)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	running := false
-	var builds []state.ModuleBuild
-	for i := range all {
-		running = running || !all[i].State.Terminal()
-		if match == nil || match(&all[i]) {
-			builds = append(builds, all[i])
-		}
+	counts, err := s.opts.Store.BuildCountsByState(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
 	}
-	start, end := pageBounds(page, perPage, len(builds))
+	all := 0
+	for _, n := range counts {
+		all += n
+	}
+	running := counts[state.ModuleStateInit]+counts[state.ModuleStateWait]+counts[state.ModuleStateBuild] > 0
 	paused, err := s.opts.Store.Paused(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	queued, err := s.queuedRequests(r.Context(), all, paused)
+	queued, err := s.queuedRequests(r.Context(), paused)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	rows := make([]buildRow, 0, end-start)
-	for _, mb := range builds[start:end] {
+	rows := make([]buildRow, 0, len(builds))
+	for _, mb := range builds {
 		rows = append(rows, buildRow{ModuleBuild: mb, Shown: buildStateName(&mb), Brief: brief(s.redact(mb.StateReason)), Failed: mb.State == state.ModuleStateFailed})
 	}
 	for i := range queued {
@@ -170,8 +173,8 @@ func (s *Server) pageBuilds(w http.ResponseWriter, r *http.Request) {
 		refresh = 10
 	}
 	s.page(w, r, "builds", map[string]any{
-		"Title": "Module builds", "Builds": rows, "Total": len(builds), "All": len(all), "Page": page,
-		"Prev": page - 1, "Next": nextPage(page, perPage, len(builds)), "State": q.Get("state"), "Paused": paused,
+		"Title": "Module builds", "Builds": rows, "Total": total, "All": all, "Page": page,
+		"Prev": page - 1, "Next": nextPage(page, perPage, total), "State": q.Get("state"), "Paused": paused,
 		"Queued": queued, "Refresh": refresh,
 	})
 }

@@ -98,82 +98,37 @@ type queuedRequest struct {
 	PausedBy string
 }
 
-// queuedRequests finds the pending build requests (and running ones whose
-// module build the runner has not made yet). The store has no list of
-// queue keys, so it asks the queue about every stream it can name: those
-// of the builds, the pauses and the recent deliveries, and of the requests
-// numbered after the newest of those (API submissions, cascades).
-func (s *Server) queuedRequests(ctx context.Context, builds []state.ModuleBuild, paused []state.Pause) ([]queuedRequest, error) {
-	if s.opts.Queue == nil {
-		return nil, nil
-	}
-	keys := map[string]bool{}
-	var maxID uint64
-	hasBuild := map[uint64]bool{}
-	for i := range builds {
-		keys[state.RequestKey(builds[i].Name, builds[i].Stream)] = true
-		maxID = max(maxID, builds[i].RequestID)
-		hasBuild[builds[i].RequestID] = true
-	}
-	for _, p := range paused {
-		if p.Key != state.PauseAll {
-			keys[p.Key] = true
-		}
-	}
-	ds, _, err := s.opts.Store.Deliveries(ctx, 0, 100)
+// queuedRequests lists the pending build requests, and running ones whose
+// module build the runner has not made yet, from the store's queue (one
+// entry per stream with work).
+func (s *Server) queuedRequests(ctx context.Context, paused []state.Pause) ([]queuedRequest, error) {
+	active, err := s.opts.Store.ActiveRequests(ctx)
 	if err != nil {
 		return nil, err
 	}
-	for _, d := range ds {
-		if d.Disposition == nil {
-			continue
-		}
-		for _, rq := range d.Disposition.Requests {
-			keys[rq.Key] = true
-			maxID = max(maxID, rq.RequestID)
-		}
-	}
-	for id := maxID + 1; id <= maxID+100; id++ {
-		rq, err := s.opts.Store.Request(ctx, id)
-		if isNotFound(err) {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		keys[rq.Key] = true
-	}
 	var out []queuedRequest
-	for _, key := range slices.Sorted(mapKeys(keys)) {
-		running, pending, err := s.opts.Queue.QueueSlot(ctx, key)
-		if err != nil {
-			return nil, err
-		}
-		for _, rq := range []*state.BuildRequest{running, pending} {
-			if rq == nil || (rq.State == state.RequestRunning && hasBuild[rq.ID]) {
+	for i := range active {
+		rq := &active[i]
+		if rq.State == state.RequestRunning {
+			// A running request shows as its build once it has one.
+			bs, err := s.opts.Store.RequestModuleBuilds(ctx, rq.ID)
+			if err != nil {
+				return nil, err
+			}
+			if len(bs) > 0 {
 				continue
 			}
-			q := queuedRequest{BuildRequest: rq}
-			for _, p := range paused {
-				if p.Key == key || p.Key == state.PauseAll {
-					q.Paused, q.PausedBy = true, p.By
-				}
-			}
-			out = append(out, q)
 		}
+		q := queuedRequest{BuildRequest: rq}
+		for _, p := range paused {
+			if p.Key == rq.Key || p.Key == state.PauseAll {
+				q.Paused, q.PausedBy = true, p.By
+			}
+		}
+		out = append(out, q)
 	}
 	slices.SortFunc(out, func(a, b queuedRequest) int { return cmp.Compare(a.ID, b.ID) })
 	return out, nil
-}
-
-func mapKeys(m map[string]bool) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // pushView is the push (delivery) that caused a build, for its page.

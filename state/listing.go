@@ -102,3 +102,31 @@ func (s *Store) BuildCountsByState(ctx context.Context) (map[ModuleState]int, er
 	})
 	return out, wrap("BuildCountsByState", err)
 }
+
+// ActiveRequests returns the build requests that are running or pending,
+// oldest first. It reads the queue's entries, of which there is one per
+// module stream with work (not every request ever made).
+func (s *Store) ActiveRequests(ctx context.Context) ([]BuildRequest, error) {
+	var out []BuildRequest
+	err := s.view(ctx, "ActiveRequests", func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketQueue).ForEach(func(k, _ []byte) error {
+			e, err := getQueueEntry(tx, string(k))
+			if err != nil {
+				return err
+			}
+			for _, id := range []uint64{e.Running, e.Pending} {
+				if id == 0 {
+					continue
+				}
+				r, err := getRequest(tx, id)
+				if err != nil {
+					return err
+				}
+				out = append(out, *r)
+			}
+			return nil
+		})
+	})
+	slices.SortFunc(out, func(a, b BuildRequest) int { return int(a.ID) - int(b.ID) })
+	return out, wrap("ActiveRequests", err)
+}

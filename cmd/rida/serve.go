@@ -171,6 +171,7 @@ func newServer(cfg *config, forges []webhook.ForgeConfig, logger *slog.Logger) (
 		Platform: cfg.Build.Platform, Marking: cfg.Build.Marking, RebuildStrategy: cfg.Build.RebuildStrategy,
 		CancelRunning: cfg.Build.CancelRunning, ManualReady: cfg.Build.ManualReady, Logger: logger,
 		Graph: store, Failpoint: crashAt(os.Getenv("RIDA_TEST_FAILPOINT"), logger),
+		OnFinish: func(mb state.ModuleBuild) { s.api.Metrics().ObserveBuild(mb) },
 	})
 	if err != nil {
 		return fail(err)

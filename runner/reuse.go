@@ -83,7 +83,7 @@ func planReuse(b *Build, last *state.ModuleBuild, strategy string) {
 				from = int64(p.ReusedFrom)
 			}
 			c.State, c.ReusedFrom, c.ReusedLocation = ComponentReused, from, cmp.Or(last.ResultDir, last.Location)
-			c.NVR, c.RPMs = p.NVR, slices.Clone(p.RPMs)
+			c.NVR, c.RPMs, c.TaskID = p.NVR, slices.Clone(p.RPMs), p.TaskID
 			c.Reason = fmt.Sprintf("reused from build %d (%s)", from, p.NVR)
 		}
 		earlierChanged = earlierChanged || batchChanged

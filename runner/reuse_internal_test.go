@@ -27,7 +27,7 @@ data:
 			batch int
 		}{{"a", 2}, {"gone", 2}, {"b", 3}, {"c", 4}} {
 			mb.Components = append(mb.Components, state.ComponentBuild{Key: c.key, Package: c.key, Repository: "r/" + c.key,
-				Commit: "1", Batch: c.batch, State: "complete", NVR: c.key + "-1", RPMs: []string{c.key + "-0:1-1.noarch"}})
+				Commit: "1", Batch: c.batch, State: "complete", NVR: c.key + "-1", RPMs: []string{c.key + "-0:1-1.noarch"}, TaskID: 42})
 		}
 		return mb
 	}
@@ -74,6 +74,13 @@ data:
 			planReuse(b, last(tc.lastStrategy), tc.strategy)
 			if got := reused(b); !slices.Equal(got, tc.want) {
 				t.Errorf("reused %v, want %v", got, tc.want)
+			}
+			for _, batch := range b.Batches {
+				for _, c := range batch.Components {
+					if c.State == ComponentReused && c.TaskID != 42 {
+						t.Errorf("reused %s lost the task id of the build it came from", c.Key)
+					}
+				}
 			}
 		})
 	}

@@ -100,6 +100,11 @@ type Options struct {
 	// cascades (package runner provides one: runner.Cascader).
 	CascadeFor func(CascadeEvent) ([]BuildRequest, string)
 
+	// NoSync skips fsync at commit (bbolt's DB.NoSync): a crash may lose
+	// the last transactions. Only for seeding benchmark stores and bulk
+	// imports; never for rida serve.
+	NoSync bool
+
 	// OnStatusQueued, when set, is called after a transaction that made an
 	// outbox entry due has committed (outside the transaction), to wake
 	// the status worker. It must not block. Default nil.
@@ -168,6 +173,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state: open %s: %w", path, err)
 	}
+	db.NoSync = opts.NoSync
 	db.MaxBatchDelay = opts.MaxBatchDelay
 	db.MaxBatchSize = opts.MaxBatchSize
 	s := &Store{db: db, path: path, now: opts.Now, log: opts.Logger, opts: opts}

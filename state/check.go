@@ -311,7 +311,7 @@ func checkEventsAndBuilds(tx *bolt.Tx, add addFunc) {
 		}
 		return nil
 	})
-	if eb.Sequence() != next-1 {
+	if k, _ := eb.Cursor().First(); k != nil && eb.Sequence() != next-1 {
 		add("events: bucket sequence %d, last event %d", eb.Sequence(), next-1)
 	}
 	_ = tx.Bucket(bucketModuleBuilds).ForEach(func(k, v []byte) error {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rida-build/rida/examples"
 	"github.com/rida-build/rida/scm/scmtest"
+	"github.com/rida-build/rida/state"
 )
 
 // TestMain lets the test binary act as rida itself when a test starts it as
@@ -140,5 +141,30 @@ func TestBuildLocal_InvalidModulemd(t *testing.T) {
 	}
 	if !strings.Contains(errOut, "components.rpms.rida-demo-tools") {
 		t.Errorf("message does not name the field:\n%s", errOut)
+	}
+}
+
+// rida compact rewrites the store of a stopped server; with the server
+// running it refuses, naming why.
+func TestCompact_Command(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	p := startServe(t, data, "compact-secret")
+	code, _, errOut := runMain(t, "compact", "--data-dir", data)
+	if code != exitInfra || !strings.Contains(errOut, "is rida serve running on it?") {
+		t.Errorf("compact while serving: exit %d, %q", code, errOut)
+	}
+	p.term(t)
+	code, out, errOut := runMain(t, "compact", "--data-dir", data)
+	if code != exitOK || !strings.Contains(out, "rida.db:") {
+		t.Fatalf("compact: exit %d, %q %q", code, out, errOut)
+	}
+	st, err := state.Open(filepath.Join(data, "rida.db"), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Check(); err != nil {
+		t.Error(err)
 	}
 }

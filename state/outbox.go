@@ -397,16 +397,41 @@ func (s *Store) OutboxEntries(ctx context.Context, match func(*OutboxEntry) bool
 
 // DueStatuses returns up to limit entries that are not Done and whose
 // NextAttempt is at or before now, earliest first (ties in key order).
-// limit <= 0 means 100.
+// limit <= 0 means 100. It is DueStatusesBy with no per-forge budget.
 func (s *Store) DueStatuses(ctx context.Context, now time.Time, limit int) ([]OutboxEntry, error) {
+	return s.DueStatusesBy(ctx, now, limit, nil)
+}
+
+// DueStatusesBy is DueStatuses with a per-forge budget, so that one forge's
+// backlog cannot hide another forge's due entries: budget(forge) is the most
+// entries of that forge to return (0 or less leaves the forge out, e.g.
+// while it rate-limits rida); nil means no per-forge bound. The scan walks
+// the due index past the entries it leaves out reading keys only (an
+// entry's key starts with its forge), so a skipped backlog costs no
+// decoding. budget is called at most once per forge, inside the read
+// transaction: it must not call the store.
+func (s *Store) DueStatusesBy(ctx context.Context, now time.Time, limit int, budget func(forge string) int) ([]OutboxEntry, error) {
 	if limit <= 0 {
 		limit = 100
 	}
 	var out []OutboxEntry
+	left := map[string]int{}
 	err := s.view(ctx, "DueStatuses", func(tx *bolt.Tx) error {
 		end := dueKey(now, "")
 		c := tx.Bucket(bucketStatusOutboxDue).Cursor()
 		for k, _ := c.First(); k != nil && len(out) < limit && bytes.Compare(k[:8], end) <= 0; k, _ = c.Next() {
+			if budget != nil {
+				f, _, _ := bytes.Cut(k[8:], []byte{0})
+				n, seen := left[string(f)]
+				if !seen {
+					n = budget(string(f))
+				}
+				if n <= 0 {
+					left[string(f)] = 0
+					continue
+				}
+				left[string(f)] = n - 1
+			}
 			e, err := getOutboxEntry(tx, string(k[8:]))
 			if err != nil {
 				return err

@@ -17,7 +17,7 @@ import (
 
 // Store is what the worker needs from the state store's status outbox.
 type Store interface {
-	DueStatuses(ctx context.Context, now time.Time, limit int) ([]state.OutboxEntry, error)
+	DueStatusesBy(ctx context.Context, now time.Time, limit int, budget func(forge string) int) ([]state.OutboxEntry, error)
 	NextStatusDue(ctx context.Context) (time.Time, bool, error)
 	RecordPost(ctx context.Context, key string, res state.PostResult) (*state.OutboxEntry, error)
 	ExpireStatuses(ctx context.Context, before time.Time, expire func(state.OutboxEntry) (state.StatusUpdate, bool)) (int, error)
@@ -213,7 +213,10 @@ func (w *Worker) runOnce(ctx context.Context) (posted int, err error) {
 	if err := w.watchdog(ctx, now); err != nil {
 		return 0, err
 	}
-	due, err := w.opts.Store.DueStatuses(ctx, now, w.opts.BatchSize)
+	// Each forge gets as many entries as it may post now: none while it
+	// rate-limits rida or its tokens are spent, so the oldest entries of a
+	// limited forge never fill the batch and starve the other forges.
+	due, err := w.opts.Store.DueStatusesBy(ctx, now, w.opts.BatchSize, func(f string) int { return w.budget(f, now) })
 	if err != nil {
 		return 0, err
 	}
@@ -347,22 +350,45 @@ func posted0(e state.OutboxEntry, at time.Time) state.PostedStatus {
 	return state.PostedStatus{State: e.State, Description: e.Description, TargetURL: e.TargetURL, At: at}
 }
 
-// take spends one of the forge's tokens, reporting false when the forge is
-// paused or out of tokens.
-func (w *Worker) take(name string, now time.Time) bool {
+// budget is how many posts the forge may send at now: its whole tokens, 0
+// while it is paused; a forge without a reporter is not rate limited (its
+// entries are recorded as failed without a post).
+func (w *Worker) budget(name string, now time.Time) int {
+	if w.opts.Reporters[name] == nil {
+		return w.opts.BatchSize
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	f := w.refill(name, now)
+	if now.Before(f.pausedUntil) {
+		return 0
+	}
+	return int(f.tokens)
+}
+
+// refill returns the forge's state with its tokens refilled up to now;
+// w.mu must be held.
+func (w *Worker) refill(name string, now time.Time) *forgeState {
 	f := w.forges[name]
 	if f == nil {
 		f = &forgeState{tokens: float64(w.opts.Burst), last: now}
 		w.forges[name] = f
 	}
-	if now.Before(f.pausedUntil) {
-		return false
-	}
 	if elapsed := now.Sub(f.last); elapsed > 0 {
 		f.tokens = min(float64(w.opts.Burst), f.tokens+elapsed.Seconds()*w.opts.RatePerForge)
 		f.last = now
+	}
+	return f
+}
+
+// take spends one of the forge's tokens, reporting false when the forge is
+// paused or out of tokens.
+func (w *Worker) take(name string, now time.Time) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	f := w.refill(name, now)
+	if now.Before(f.pausedUntil) {
+		return false
 	}
 	if f.tokens < 1 {
 		return false

@@ -15,9 +15,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/plumbing"
-
 	"github.com/rida-build/rida/buildmacros"
 	"github.com/rida-build/rida/runner"
 	"github.com/rida-build/rida/scm"
@@ -232,7 +229,7 @@ func (b *Backend) buildComponent(ctx context.Context, st *buildState, build *run
 			return fail(err.Error())
 		}
 	} else {
-		if err := checkout(ctx, c, src, log); err != nil {
+		if err := b.export(ctx, c, src, log); err != nil {
 			return fail(err.Error())
 		}
 		if err := checkTree(src); err != nil {
@@ -403,45 +400,25 @@ func macrosModule(build *runner.Build) (buildmacros.Module, error) {
 	}, nil
 }
 
-// checkout clones c.Repository into dir and checks out c.Commit (or, when
-// Commit is empty, the branch or tag c.Ref).
-func checkout(ctx context.Context, c *runner.Component, dir string, log io.Writer) error {
+// export writes c's tree at c.Commit (or, when Commit is empty, the branch
+// or tag c.Ref) into dir through Options.Sources: no history, no .git.
+func (b *Backend) export(ctx context.Context, c *runner.Component, dir string, log io.Writer) error {
 	// The URL may carry credentials: logs and errors show it redacted.
 	shown := scm.Redact(c.Repository)
-	fmt.Fprintf(log, "+ git clone %s %s && git checkout %s\n", shown, dir, cmp.Or(c.Commit, c.Ref))
-	if c.Repository == "" {
-		return errors.New("no repository URL")
-	}
-	repo, err := git.PlainCloneContext(ctx, dir, false, &git.CloneOptions{URL: c.Repository, NoCheckout: true, Progress: log})
-	if err != nil {
-		return fmt.Errorf("clone %s: %s", shown, redactIn(err.Error(), c.Repository, shown))
-	}
-	var hash plumbing.Hash
+	rev := cmp.Or(c.Commit, c.Ref)
+	fmt.Fprintf(log, "+ export %s at %s into %s (the tree only, from rida's mirror)\n", shown, rev, dir)
 	switch {
-	case c.Commit != "":
-		if !plumbing.IsHash(c.Commit) {
-			return fmt.Errorf("commit %q is not a full hash", c.Commit)
-		}
-		hash = plumbing.NewHash(c.Commit)
-	case c.Ref != "":
-		h, err := repo.ResolveRevision(plumbing.Revision("refs/remotes/origin/" + c.Ref))
-		if err != nil {
-			if h, err = repo.ResolveRevision(plumbing.Revision(c.Ref)); err != nil {
-				return fmt.Errorf("resolve ref %q in %s: %w", c.Ref, shown, err)
-			}
-		}
-		hash = *h
-	default:
+	case c.Repository == "":
+		return errors.New("no repository URL")
+	case rev == "":
 		return errors.New("neither commit nor ref given")
+	case c.Commit != "" && !scm.IsHash(c.Commit):
+		return fmt.Errorf("commit %q is not a full hash", c.Commit)
 	}
-	wt, err := repo.Worktree()
-	if err != nil {
-		return fmt.Errorf("worktree of %s: %w", dir, err)
+	if err := b.opts.Sources.Export(ctx, c.Repository, rev, dir); err != nil {
+		return fmt.Errorf("export %s at %s: %s", shown, rev, redactIn(err.Error(), c.Repository, shown))
 	}
-	if err := wt.Checkout(&git.CheckoutOptions{Hash: hash, Force: true}); err != nil {
-		return fmt.Errorf("checkout %s of %s: %w", hash, shown, err)
-	}
-	fmt.Fprintf(log, "checked out %s\n", hash)
+	fmt.Fprintf(log, "exported %s\n", rev)
 	return nil
 }
 

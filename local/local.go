@@ -7,14 +7,17 @@
 //	<name>-<stream>-<version>-<context>-<id>/
 //	  repo/                  the yum repository: RPMs, SRPMs, repodata/, modules.yaml
 //	  logs/<key>.log         stdout+stderr of every command run for a component
-//	  work/<key>/            checkout (src/), rpmbuild _topdir (rpmbuild/), tmp/, and
-//	                         home/, rpmbuild's HOME (so the host's ~/.rpmmacros never applies)
+//	  work/<key>/            sources (src/: the component's tree at its commit, exported
+//	                         from the mirror, no .git), rpmbuild _topdir (rpmbuild/), tmp/,
+//	                         and home/, rpmbuild's HOME (so the host's ~/.rpmmacros never
+//	                         applies); all of work/ is removed when Finish succeeds
 //	  rpmdb/                 the build's rpm database: the "build root"
 //	  deps.txt               the module builds (Build.Deps) whose packages are in rpmdb/
 //	  macros.zz-modules      the module macros (%dist, %_module_*), see buildmacros
 //
 // and, beside the builds, .sandbox/etc/ (the sandbox's generated /etc
-// files, see sandbox.go).
+// files, see sandbox.go) and, when Options.Sources is not given, .mirrors/
+// (bare mirrors of the component repositories).
 //
 // Under the sandbox (the default), rpmbuild sees only work/<key>/ writable
 // and rpmdb/ and macros.zz-modules read-only, nothing else of this tree; see
@@ -55,6 +58,7 @@ import (
 	"time"
 
 	"github.com/rida-build/rida/runner"
+	"github.com/rida-build/rida/scm"
 )
 
 // Sandbox modes (Options.Sandbox).
@@ -113,6 +117,12 @@ type Options struct {
 	// HTTPClient fetches lookaside sources. Default: a client with a 10
 	// minute timeout.
 	HTTPClient *http.Client
+	// Sources writes a component's tree at a commit into its work
+	// directory. rida passes its scm.Mirrors, the bare mirrors the
+	// planner fetches on push, so a build fetches nothing it already has
+	// and copies no history. Default: scm.Mirrors of its own under
+	// WorkDir/.mirrors (tests and embedders that pass none).
+	Sources Sources
 	// Slots, when set, is shared by every build of the process and bounds
 	// the component builds running at once across all of them (the
 	// runner's max_components); Parallel still bounds one batch.
@@ -120,6 +130,17 @@ type Options struct {
 	// Test holds knobs for tests and unusual hosts.
 	Test TestOptions
 }
+
+// Sources exports component sources: the tree of commit rev (a full hash,
+// else a branch or tag) of the repository at repoURL, written into dir
+// with no history. It must write only inside dir and only directories,
+// regular files and symlinks (which the backend then checks resolve inside
+// the tree; see checkTree). *scm.Mirrors implements it (Mirrors.Export).
+type Sources interface {
+	Export(ctx context.Context, repoURL, rev, dir string) error
+}
+
+var _ Sources = (*scm.Mirrors)(nil)
 
 // TestOptions overrides binaries and the clock. Binary paths default to the
 // names below, looked up in PATH when used.
@@ -215,6 +236,14 @@ func New(opts Options) (*Backend, error) {
 	opts.WorkDir = wd
 	if err := os.MkdirAll(wd, 0o755); err != nil {
 		return nil, fmt.Errorf("local: create Options.WorkDir: %w", err)
+	}
+
+	if opts.Sources == nil {
+		m, err := scm.NewMirrors(scm.Options{Dir: filepath.Join(wd, ".mirrors"), Logger: opts.Logger})
+		if err != nil {
+			return nil, fmt.Errorf("local: default Options.Sources: %w", err)
+		}
+		opts.Sources = m
 	}
 
 	b := &Backend{opts: opts, log: opts.Logger, now: now, builds: map[string]*buildState{}}

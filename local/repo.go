@@ -119,7 +119,9 @@ func copyFile(src, dst string) error {
 // module-build-macros (build-time only, as MBS keeps it out of the
 // destination tag), regenerates repodata, writes modules.yaml with
 // data.artifacts.rpms set to every built NEVRA (source RPMs included,
-// sorted), and adds it to repodata with modifyrepo_c when available.
+// sorted), and adds it to repodata with modifyrepo_c when available. Last,
+// it removes the build's work directories: after success the build tree
+// keeps only repo/, logs/, rpmdb/, deps.txt and the module macros.
 func (b *Backend) Finish(ctx context.Context, build *runner.Build) (*runner.Result, error) {
 	st, err := b.state(build)
 	if err != nil {
@@ -154,6 +156,12 @@ func (b *Backend) Finish(ctx context.Context, build *runner.Build) (*runner.Resu
 	} else if _, err := b.tool(ctx, "finish "+build.NSVC()+": add modules.yaml to repodata", b.opts.Test.ModifyRepo, logf,
 		"--mdtype=modules", modules, filepath.Join(st.repo, "repodata")); err != nil {
 		return nil, err
+	}
+	// The build succeeded: its tree keeps only logs and results. Work
+	// directories (sources, rpmbuild trees) are what AdoptBatch needs to
+	// resume an unfinished build, so they go only now.
+	if err := os.RemoveAll(st.work); err != nil {
+		return nil, fmt.Errorf("local: finish %s: remove work directories: %w", build.NSVC(), err)
 	}
 	b.log.Info("local: build finished", "nsvc", build.NSVC(), "repo", st.repo)
 	return &runner.Result{Dir: st.repo, Modulemd: mmd, Location: st.repo}, nil

@@ -15,6 +15,7 @@ import (
 	"github.com/rida-build/rida/koji"
 	"github.com/rida-build/rida/local"
 	"github.com/rida-build/rida/runner"
+	"github.com/rida-build/rida/scm"
 	"github.com/rida-build/rida/state"
 )
 
@@ -68,11 +69,18 @@ func newBackend(ctx context.Context, cfg *config, store *state.Store, logger *sl
 		return newKojiBackend(ctx, &cfg.Backend.Koji, store, logger)
 	default:
 		sandbox := serveSandboxMode(cfg.Backend.Local.Sandbox)
+		// Component sources come from the mirrors the planner fetches on
+		// push (data_dir/mirrors; Mirrors on one directory share their
+		// locks in the process), exported without history.
+		mirrors, err := scm.NewMirrors(scm.Options{Dir: filepath.Join(cfg.DataDir, "mirrors"), Logger: logger})
+		if err != nil {
+			return nil, "", err
+		}
 		be, err := local.New(local.Options{
 			WorkDir: filepath.Join(cfg.DataDir, "builds"), Parallel: cfg.Backend.Local.Parallel,
 			Sandbox: sandbox, OnFailure: cfg.Backend.Local.OnFailure, Logger: logger,
 			Lookaside: cfg.Backend.Local.Lookaside, NoDeps: cfg.Backend.Local.NoDeps,
-			Slots: runner.NewLimiter(cfg.Build.MaxComponents),
+			Slots: runner.NewLimiter(cfg.Build.MaxComponents), Sources: mirrors,
 		})
 		if errors.Is(err, local.ErrSandboxUnavailable) {
 			return nil, "", fmt.Errorf("backend.local.sandbox: the build sandbox cannot work on this machine, so rida will not build "+

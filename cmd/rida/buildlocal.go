@@ -157,6 +157,7 @@ func buildLocal(ctx context.Context, o buildLocalOptions, stdout, stderr io.Writ
 	be, err := local.New(local.Options{
 		WorkDir: filepath.Join(o.workDir, "builds"), Parallel: o.parallel,
 		Sandbox: o.sandbox, OnFailure: o.onFailure, Logger: logger, Lookaside: o.lookaside, NoDeps: o.nodeps,
+		Sources: mirrors, // the component mirrors ref resolution fetched: no second fetch
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, "rida build-local:", err)

@@ -18,7 +18,9 @@ const (
 	CodeMethodNotAllowed     Code = "method_not_allowed"     // 405: not POST
 	CodeTooLarge             Code = "too_large"              // 413: body over MaxBody
 	CodeUnsupportedMediaType Code = "unsupported_media_type" // 415: not application/json
+	CodeTimeout              Code = "timeout"                // 408: the body did not arrive within the body deadline
 	CodeUnavailable          Code = "unavailable"            // 503: the delivery could not be recorded; redeliver
+	CodeBusy                 Code = "busy"                   // 503: too many webhook requests at once; retry later
 	CodeInternal             Code = "internal"               // 500: a bug
 )
 
@@ -29,7 +31,9 @@ var codeStatus = map[Code]int{
 	CodeMethodNotAllowed:     http.StatusMethodNotAllowed,
 	CodeTooLarge:             http.StatusRequestEntityTooLarge,
 	CodeUnsupportedMediaType: http.StatusUnsupportedMediaType,
+	CodeTimeout:              http.StatusRequestTimeout,
 	CodeUnavailable:          http.StatusServiceUnavailable,
+	CodeBusy:                 http.StatusServiceUnavailable,
 	CodeInternal:             http.StatusInternalServerError,
 }
 

@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -51,6 +52,14 @@ type ReceiverOptions struct {
 	// MaxBody caps the request body in bytes; larger bodies get 413.
 	// Default 25 MiB (GitHub's own payload cap).
 	MaxBody int64
+	// MaxConcurrent bounds the requests reading a body or recording a
+	// delivery at once; more get 503 with Retry-After at once, before
+	// their body is read. Default DefaultMaxConcurrent.
+	MaxConcurrent int
+	// BodyTimeout is how long a request may take to send its body,
+	// from when its headers were read; a slower one gets 408. Default
+	// DefaultBodyTimeout.
+	BodyTimeout time.Duration
 	// Now stamps Delivery.ReceivedAt. Default time.Now.
 	Now func() time.Time
 	// OnRecorded, when set, is called with the new delivery's ID after it
@@ -61,6 +70,16 @@ type ReceiverOptions struct {
 
 // DefaultMaxBody is ReceiverOptions.MaxBody's default.
 const DefaultMaxBody int64 = 25 << 20
+
+// DefaultMaxConcurrent is ReceiverOptions.MaxConcurrent's default.
+const DefaultMaxConcurrent = 16
+
+// DefaultBodyTimeout is ReceiverOptions.BodyTimeout's default.
+const DefaultBodyTimeout = 20 * time.Second
+
+// busyRetryAfter is the Retry-After (seconds) of a 503 for too many
+// requests at once.
+const busyRetryAfter = "5"
 
 // maxGUIDLen bounds the delivery id header we store.
 const maxGUIDLen = 200
@@ -120,6 +139,10 @@ type Receiver struct {
 	log     *slog.Logger
 	maxBody int64
 	now     func() time.Time
+	// slots holds one token per request past the header checks
+	// (ReceiverOptions.MaxConcurrent).
+	slots       chan struct{}
+	bodyTimeout time.Duration
 	// onRecorded is ReceiverOptions.OnRecorded (may be nil).
 	onRecorded func(id uint64)
 }
@@ -138,13 +161,18 @@ func NewReceiver(opts ReceiverOptions) (*Receiver, error) {
 	if opts.MaxBody < 0 {
 		return nil, fmt.Errorf("webhook: ReceiverOptions.MaxBody is negative (%d)", opts.MaxBody)
 	}
+	if opts.MaxConcurrent < 0 || opts.BodyTimeout < 0 {
+		return nil, fmt.Errorf("webhook: ReceiverOptions.MaxConcurrent (%d) and BodyTimeout (%s) must not be negative", opts.MaxConcurrent, opts.BodyTimeout)
+	}
 	r := &Receiver{
-		store:      opts.Store,
-		forges:     map[ForgeKind]*forge{},
-		log:        cmp.Or(opts.Logger, slog.New(slog.NewTextHandler(io.Discard, nil))),
-		maxBody:    cmp.Or(opts.MaxBody, DefaultMaxBody),
-		now:        opts.Now,
-		onRecorded: opts.OnRecorded,
+		store:       opts.Store,
+		forges:      map[ForgeKind]*forge{},
+		log:         cmp.Or(opts.Logger, slog.New(slog.NewTextHandler(io.Discard, nil))),
+		maxBody:     cmp.Or(opts.MaxBody, DefaultMaxBody),
+		now:         opts.Now,
+		onRecorded:  opts.OnRecorded,
+		slots:       make(chan struct{}, cmp.Or(opts.MaxConcurrent, DefaultMaxConcurrent)),
+		bodyTimeout: cmp.Or(opts.BodyTimeout, DefaultBodyTimeout),
 	}
 	if r.now == nil {
 		r.now = time.Now
@@ -193,7 +221,10 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		attrs = append(attrs, slog.String("error", err.Error()))
 		level := slog.LevelInfo
-		if status >= 500 {
+		var e *Error
+		if errors.As(err, &e) && e.Code == CodeBusy {
+			level = slog.LevelWarn // a flood: one line each, not an error of rida's
+		} else if status >= 500 {
 			level = slog.LevelError
 		} else if status == http.StatusUnauthorized {
 			level = slog.LevelWarn
@@ -257,15 +288,33 @@ func (rc *Receiver) serve(w http.ResponseWriter, r *http.Request, info *requestI
 	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
 		return fail(err)
 	}
-	// 7. Body, capped.
+	// 7. Body, capped, against a deadline, by at most MaxConcurrent
+	// requests at once: slow or huge senders cannot pin unbounded memory
+	// or goroutines, and the rest are told to come back.
 	if r.ContentLength > rc.maxBody {
 		return fail(errorf(CodeTooLarge, fmt.Sprintf("body of %d bytes exceeds the limit of %d bytes", r.ContentLength, rc.maxBody)))
 	}
+	select {
+	case rc.slots <- struct{}{}:
+		defer func() { <-rc.slots }()
+	default:
+		w.Header().Set("Retry-After", busyRetryAfter)
+		return fail(errorf(CodeBusy, fmt.Sprintf("too many webhook requests at once (%d); retry in %s seconds", cap(rc.slots), busyRetryAfter)))
+	}
+	// Not every writer can set deadlines (a test recorder): then the
+	// server's own read timeout is the bound.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(rc.bodyTimeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, rc.maxBody))
 	if err != nil {
-		var mbe *http.MaxBytesError
+		var (
+			mbe *http.MaxBytesError
+			ne  net.Error
+		)
 		if errors.As(err, &mbe) {
 			return fail(errorf(CodeTooLarge, fmt.Sprintf("body exceeds the limit of %d bytes", rc.maxBody)))
+		}
+		if errors.As(err, &ne) && ne.Timeout() {
+			return fail(&Error{Code: CodeTimeout, Message: fmt.Sprintf("the body did not arrive within %s", rc.bodyTimeout), Err: err})
 		}
 		return fail(&Error{Code: CodeInvalid, Message: "could not read the request body", Err: err})
 	}

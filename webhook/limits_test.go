@@ -1,0 +1,92 @@
+package webhook
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// slowSender opens a connection to srv and sends a signed GitHub push's
+// headers with a Content-Length of n, then one byte of body: it holds a
+// receiver slot while it does not send the rest.
+func slowSender(t *testing.T, srv *httptest.Server, n int) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	fmt.Fprintf(c, "POST /webhooks/github HTTP/1.1\r\nHost: rida\r\nX-GitHub-Event: push\r\nX-GitHub-Delivery: slow\r\n"+
+		"X-Hub-Signature-256: sha256=%s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{", strings.Repeat("0", 64), n)
+	return c
+}
+
+// TestReceiver_Limits: requests beyond MaxConcurrent get 503 with
+// Retry-After at once, while the slots are held by senders that stall; a
+// stalled sender gets 408 after BodyTimeout, which frees its slot.
+func TestReceiver_Limits(t *testing.T) {
+	t.Parallel()
+	store := openStore(t)
+	rc, err := NewReceiver(ReceiverOptions{Store: store, Forges: allForges(testSecret), MaxBody: testMaxBody,
+		MaxConcurrent: 2, BodyTimeout: 1500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(rc)
+	t.Cleanup(srv.Close)
+	start := time.Now()
+	a := slowSender(t, srv, 1000)
+	slowSender(t, srv, 1000)
+	time.Sleep(200 * time.Millisecond) // both past the header checks
+
+	body := fixture(t, GitHub, "push.json")
+	post := func() *http.Response {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, srv.URL+"/webhooks/github", strings.NewReader(string(body)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-GitHub-Event", "push")
+		req.Header.Set("X-GitHub-Delivery", "fast")
+		req.Header.Set("X-Hub-Signature-256", "sha256="+hmacHex(testSecret, body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	t0 := time.Now()
+	resp := post()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("third request: %d, Retry-After %q; want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if d := time.Since(t0); d > time.Second {
+		t.Fatalf("the 503 took %s, want it at once", d)
+	}
+
+	// The stalled senders are answered 408 once their body deadline
+	// passes, and the slots are free again.
+	a.SetReadDeadline(time.Now().Add(10 * time.Second))
+	r, err := http.ReadResponse(bufio.NewReader(a), nil)
+	if err != nil {
+		t.Fatalf("stalled sender: %v", err)
+	}
+	r.Body.Close()
+	if r.StatusCode != http.StatusRequestTimeout {
+		t.Fatalf("stalled sender got %d, want 408", r.StatusCode)
+	}
+	if d := time.Since(start); d < 1500*time.Millisecond {
+		t.Fatalf("stalled sender answered after %s, before the body timeout", d)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if resp := post(); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("after the timeouts: %d, want 202", resp.StatusCode)
+	}
+}

@@ -49,6 +49,17 @@ type RequestOptions struct {
 	RebuildStrategy string `json:"rebuild_strategy,omitempty"`
 	// Owner is recorded as the build's owner. Empty: the runner's default.
 	Owner string `json:"owner,omitempty"`
+	// Scratch, ReuseFrom, BuildRequireOverrides and RequireOverrides are
+	// MBS's submit options (POST module-builds; see submit.go).
+	Scratch               bool                `json:"scratch,omitempty"`
+	ReuseFrom             uint64              `json:"reuse_from,omitempty"`
+	BuildRequireOverrides map[string][]string `json:"buildrequire_overrides,omitempty"`
+	RequireOverrides      map[string][]string `json:"require_overrides,omitempty"`
+}
+
+func (o RequestOptions) empty() bool {
+	return o.RebuildStrategy == "" && o.Owner == "" && !o.Scratch && o.ReuseFrom == 0 &&
+		len(o.BuildRequireOverrides) == 0 && len(o.RequireOverrides) == 0
 }
 
 // QueueStats summarises the build queue.
@@ -136,7 +147,7 @@ func (s *Store) EnqueueWithOptions(ctx context.Context, req BuildRequest, opts R
 		if res, err = s.enqueue(tx, req); err != nil {
 			return err
 		}
-		if opts == (RequestOptions{}) {
+		if opts.empty() {
 			return nil
 		}
 		b, err := tx.CreateBucketIfNotExists(bucketRequestOpts)

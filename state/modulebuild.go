@@ -107,6 +107,10 @@ type ModuleBuild struct {
 	// Cascade says what the build's becoming ready queued; set by the
 	// store in that transaction and kept by later puts.
 	Cascade *CascadeRecord `json:"cascade,omitempty"`
+	// Scratch marks an MBS scratch build: its context has a suffix _N, it
+	// stays done, and nothing reuses, resolves, cascades from or reports
+	// it.
+	Scratch bool `json:"scratch,omitempty"`
 }
 
 // BuiltAgainst is one module build a build was built against.

@@ -162,6 +162,9 @@ func (s *Store) requeueRunningTx(tx *bolt.Tx, key string) (*BuildRequest, error)
 		if err := putJSON(tx.Bucket(bucketRequests), u64(r.ID), r); err != nil {
 			return err
 		}
+		if err := s.moveQueuedBuilds(tx, r.ID, merged.Request.ID); err != nil {
+			return err
+		}
 		entry, err = getQueueEntry(tx, key)
 		if err != nil {
 			return err

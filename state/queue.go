@@ -239,6 +239,12 @@ func appendNew[T comparable](dst []T, src ...T) []T {
 }
 
 func (s *Store) enqueue(tx *bolt.Tx, in BuildRequest) (EnqueueResult, error) {
+	return s.enqueueTx(tx, in, false)
+}
+
+// enqueueTx is enqueue; submit is true for EnqueueWithBuild, which updates
+// the pending request's queued build records itself.
+func (s *Store) enqueueTx(tx *bolt.Tx, in BuildRequest, submit bool) (EnqueueResult, error) {
 	now := s.now().UTC()
 	key := RequestKey(in.Module, in.Stream)
 	entry, err := getQueueEntry(tx, key)
@@ -291,6 +297,11 @@ func (s *Store) enqueue(tx *bolt.Tx, in BuildRequest) (EnqueueResult, error) {
 		}
 		for _, ck := range newCKs {
 			if err := tx.Bucket(bucketRequestsContent).Put(contentIndexKey(ck, r.ID), nil); err != nil {
+				return EnqueueResult{}, err
+			}
+		}
+		if !submit {
+			if err := s.queuedBuildsMerged(tx, r); err != nil {
 				return EnqueueResult{}, err
 			}
 		}

@@ -32,8 +32,8 @@ type Cascader struct {
 // nothing: the first build of the chain queued every stream downstream.
 // A cycle queues nothing and says so in the note.
 func (c Cascader) For(ev state.CascadeEvent) ([]state.BuildRequest, string) {
-	if !c.Enabled || ev.Build == nil {
-		return nil, ""
+	if !c.Enabled || ev.Build == nil || ev.Build.Scratch {
+		return nil, "" // a scratch build is never cascaded from
 	}
 	if ev.Request != nil && ev.Request.CascadeFrom != 0 {
 		return nil, ""

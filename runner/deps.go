@@ -199,6 +199,9 @@ func (res *resolver) choose(ctx context.Context, ref modgraph.StreamRef, platfor
 	if err != nil {
 		return nil, &InfraError{Op: "look up the builds of " + ref.String(), Err: err}
 	}
+	// A scratch build is never built against (it stays done; this also
+	// holds for one marked ready by other means).
+	ready = slices.DeleteFunc(ready, func(mb state.ModuleBuild) bool { return mb.Scratch })
 	cands := make([]modgraph.Candidate, len(ready))
 	for i, mb := range ready {
 		cands[i] = modgraph.Candidate{ID: mb.ID, Name: mb.Name, Stream: mb.Stream, Version: mb.Version, Context: mb.Context, Platform: mb.Platform}

@@ -63,6 +63,10 @@ type InitOptions struct {
 	// RequestID is the build request being initialised: its own queue
 	// slot is not waited for.
 	RequestID uint64
+	// BuildRequireOverrides and RequireOverrides pin dependency streams
+	// (MBS's buildrequire_overrides / require_overrides, {module:
+	// [streams]}) before stream expansion and resolution.
+	BuildRequireOverrides, RequireOverrides map[string][]string
 }
 
 // InvalidModuleError means the module cannot be built as submitted: its
@@ -112,6 +116,9 @@ func Init(ctx context.Context, src ModuleSource, notFound error, opts InitOption
 	var builds []*Build
 	for _, parsed := range streams {
 		if err := parsed.Validate(); err != nil {
+			return nil, &InvalidModuleError{Module: label, Err: err}
+		}
+		if err := applyOverrides(parsed, opts.BuildRequireOverrides, opts.RequireOverrides); err != nil {
 			return nil, &InvalidModuleError{Module: label, Err: err}
 		}
 		if err := includeModules(ctx, parsed, src, opts.Modules); err != nil {

@@ -15,7 +15,7 @@ import (
 // that has components to reuse from, or nil, through the per-stream index.
 func (r *Runner) lastGood(ctx context.Context, name, stream, context string) (*state.ModuleBuild, error) {
 	usable := func(o *state.ModuleBuild) bool {
-		return o.Name == name && o.Stream == stream && o.Context == context &&
+		return o.Name == name && o.Stream == stream && o.Context == context && !o.Scratch &&
 			(o.State == state.ModuleStateDone || o.State == state.ModuleStateReady) && len(o.Components) > 0
 	}
 	good, err := r.opts.Store.StreamBuilds(ctx, name, stream, state.ModuleStateDone, state.ModuleStateReady)

@@ -51,6 +51,12 @@ type Store interface {
 	BuildsWithIdentity(ctx context.Context, identity string, states ...state.ModuleState) ([]state.ModuleBuild, error)
 	StreamBuilds(ctx context.Context, module, stream string, states ...state.ModuleState) ([]state.ModuleBuild, error)
 	RequestCancel(ctx context.Context, id uint64, who string) (*state.ModuleBuild, error)
+	// CancelQueued fails a queued build whose request is still pending and
+	// takes the request out of the queue, in one transaction.
+	CancelQueued(ctx context.Context, id uint64, reason string) (*state.ModuleBuild, bool, error)
+	// RequestOptionsFor returns the options a request was submitted with
+	// (MBS's submit options: scratch, reuse_components_from, overrides).
+	RequestOptionsFor(ctx context.Context, id uint64) (state.RequestOptions, error)
 }
 
 // ModuleReader reads a module's modulemd from its repository. An empty
@@ -283,7 +289,7 @@ func (r *Runner) supersede(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if pending != nil {
+		if pending != nil && pending.ID != mb.RequestID {
 			reason := fmt.Sprintf("superseded by request %d", pending.ID)
 			if pending.ModuleCommit != "" {
 				reason = fmt.Sprintf("superseded by request %d (%.7s)", pending.ID, pending.ModuleCommit)
@@ -315,6 +321,11 @@ func (r *Runner) cancel(ctx context.Context, id uint64, reason string) error {
 		stop(errors.New(mb.CancelRequestedBy))
 		return nil
 	}
+	// Queued (its request still pending): the build fails and the request
+	// leaves the queue, in one transaction.
+	if _, done, err := r.opts.Store.CancelQueued(ctx, id, mb.CancelRequestedBy); err != nil || done {
+		return err
+	}
 	// Not running in this process (init/wait before a restart): end it now.
 	_, err = r.finish(ctx, mb, state.ModuleStateFailed, mb.CancelRequestedBy, state.ResultCanceled)
 	return err
@@ -329,6 +340,9 @@ func (r *Runner) MarkReady(ctx context.Context, id uint64) (*state.ModuleBuild, 
 	}
 	if mb.State != state.ModuleStateDone {
 		return nil, fmt.Errorf("runner: mark build %d ready: it is %s, only done builds can become ready", id, mb.State)
+	}
+	if mb.Scratch {
+		return nil, fmt.Errorf("runner: mark build %d ready: it is a scratch build, which stays done", id)
 	}
 	mb.State, mb.StateReason = state.ModuleStateReady, "marked ready"
 	return r.opts.Store.PutModuleBuild(ctx, *mb)
@@ -353,6 +367,15 @@ func (r *Runner) recover(ctx context.Context) error {
 			r.opts.Logger.Info("runner: resuming build", "build", mb.ID, "nsvc", nsvcOf(&mb))
 			r.launch(ctx, func(ctx context.Context) { r.resume(ctx, mb) })
 		default:
+			// A build queued at submit whose request is still pending
+			// starts with its request; only a running request is requeued.
+			running, _, err := r.opts.Store.QueueSlot(ctx, state.RequestKey(mb.Name, mb.Stream))
+			if err != nil {
+				return fmt.Errorf("runner: recover build %d: %w", mb.ID, err)
+			}
+			if running == nil || running.ID != mb.RequestID {
+				continue
+			}
 			r.opts.Logger.Info("runner: requeueing build interrupted before it started", "build", mb.ID, "state", mb.State)
 			if _, err := r.opts.Store.RequeueRunning(ctx, state.RequestKey(mb.Name, mb.Stream)); err != nil && !errors.Is(err, state.ErrNotFound) {
 				return fmt.Errorf("runner: recover build %d: %w", mb.ID, err)
@@ -388,7 +411,7 @@ func (r *Runner) runRequest(ctx context.Context, req *state.BuildRequest) {
 		}
 	}
 	if first == nil {
-		if first, err = r.newRecord(ctx, req); err != nil {
+		if first, err = r.newRecord(ctx, req, false); err != nil {
 			log.Error("runner: record build", "err", err)
 			_, _ = r.opts.Store.FinishRequest(ctx, req.Key, state.ResultErrored, "could not record the build: "+err.Error())
 			return
@@ -415,7 +438,8 @@ func (r *Runner) runRequest(ctx context.Context, req *state.BuildRequest) {
 	for i, b := range builds {
 		var mb *state.ModuleBuild
 		for j := range records {
-			if records[j].Context == b.Context && records[j].Identity != "" {
+			if records[j].Identity != "" && (records[j].Context == b.Context ||
+				records[j].Scratch && strings.HasPrefix(records[j].Context, b.Context+"_")) {
 				mb = &records[j]
 				break
 			}
@@ -426,7 +450,7 @@ func (r *Runner) runRequest(ctx context.Context, req *state.BuildRequest) {
 		case mb == nil && !usedFirst && first.Identity == "":
 			mb, usedFirst = first, true
 		case mb == nil:
-			if mb, err = r.newRecord(ctx, req); err != nil {
+			if mb, err = r.newRecord(ctx, req, first.Scratch); err != nil {
 				_, _ = r.finish(ctx, first, state.ModuleStateFailed, "could not record the build: "+err.Error(), state.ResultErrored)
 				return
 			}
@@ -474,11 +498,11 @@ func (r *Runner) runRequest(ctx context.Context, req *state.BuildRequest) {
 	}
 }
 
-func (r *Runner) newRecord(ctx context.Context, req *state.BuildRequest) (*state.ModuleBuild, error) {
+func (r *Runner) newRecord(ctx context.Context, req *state.BuildRequest, scratch bool) (*state.ModuleBuild, error) {
 	return r.opts.Store.PutModuleBuild(ctx, state.ModuleBuild{
 		Name: req.Module, Stream: req.Stream, RequestID: req.ID, State: state.ModuleStateInit,
 		StateReason: strings.Join(req.Reasons, "; "), ModuleRepo: req.ModuleRepo,
-		RebuildStrategy: r.opts.RebuildStrategy, Owner: "webhook",
+		RebuildStrategy: r.opts.RebuildStrategy, Owner: "webhook", Scratch: scratch,
 	})
 }
 
@@ -492,10 +516,15 @@ func (r *Runner) init(ctx context.Context, req *state.BuildRequest, mb *state.Mo
 		}
 		return src, nil, &InfraError{Op: "read modulemd of " + req.Key, Err: err}
 	}
+	opts, err := r.opts.Store.RequestOptionsFor(ctx, req.ID)
+	if err != nil {
+		return src, nil, &InfraError{Op: "read the options of request " + req.Key, Err: err}
+	}
 	builds, err := Init(ctx, src, r.opts.NotFound, InitOptions{
 		Resolver: r.opts.Resolver, DefaultRepository: cmp.Or(r.opts.DefaultRepository, DefaultComponentBase(req.ModuleRepo)),
 		Platform: r.opts.Platform, Marking: r.opts.Marking, ID: int64(mb.ID), Modules: r.opts.Modules,
 		Graph: r.opts.Graph, RequestID: req.ID,
+		BuildRequireOverrides: opts.BuildRequireOverrides, RequireOverrides: opts.RequireOverrides,
 	})
 	return src, builds, err
 }
@@ -505,26 +534,34 @@ func (r *Runner) init(ctx context.Context, req *state.BuildRequest, mb *state.Mo
 // returns false when an identical build already succeeded (mb then ends as
 // satisfied by it).
 func (r *Runner) plan(ctx context.Context, req *state.BuildRequest, src ModuleSource, mb *state.ModuleBuild, b *Build) (bool, error) {
+	if mb.Scratch {
+		// MBS: a scratch build is always built, under a context of its own.
+		if err := r.scratchContext(ctx, mb, b); err != nil {
+			return false, err
+		}
+	}
 	identity := r.identity(src.Commit, b)
 	same, err := r.opts.Store.BuildsWithIdentity(ctx, identity, state.ModuleStateDone, state.ModuleStateReady)
 	if err != nil {
 		return false, &InfraError{Op: "look up identical builds", Err: err}
 	}
-	same = slices.DeleteFunc(same, func(o state.ModuleBuild) bool { return o.ID == mb.ID })
-	if len(same) > 0 {
+	same = slices.DeleteFunc(same, func(o state.ModuleBuild) bool { return o.ID == mb.ID || o.Scratch })
+	if len(same) > 0 && !mb.Scratch {
 		reason := fmt.Sprintf("identical to build %d (%s), which succeeded: not rebuilt", same[0].ID, same[0].State)
 		mb.Context, mb.Identity, mb.Version = b.Context, identity, same[0].Version
 		_, err := r.finish(ctx, mb, state.ModuleStateGarbage, reason, state.ResultSucceeded)
 		return false, err
 	}
-	if err := r.uniqueVersion(ctx, mb, b, identity); err != nil {
-		return false, err
+	if !mb.Scratch {
+		if err := r.uniqueVersion(ctx, mb, b, identity); err != nil {
+			return false, err
+		}
 	}
-	last, err := r.lastGood(ctx, b.Name, b.Stream, b.Context)
+	last, explicit, err := r.reuseSource(ctx, req, b)
 	if err != nil {
 		return false, err
 	}
-	if last != nil && !sameDeps(last.BuildRequires, b.Deps) {
+	if last != nil && !explicit && !sameDeps(last.BuildRequires, b.Deps) {
 		// Components built against other module builds are not reused:
 		// a cascade rebuilds against the new build.
 		r.opts.Logger.Info("runner: no reuse: built against other module builds", "build", mb.ID, "last", last.ID)
@@ -555,6 +592,9 @@ func (r *Runner) plan(ctx context.Context, req *state.BuildRequest, src ModuleSo
 func (r *Runner) identity(moduleCommit string, b *Build) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "module %s\ncontext %s\nbackend %s\n", moduleCommit, b.Context, r.opts.BackendName)
+	if strings.HasPrefix(b.DistTag, scratchDistPrefix) {
+		fmt.Fprintf(h, "scratch\n")
+	}
 	for _, batch := range b.Batches {
 		for _, c := range batch.Components {
 			fmt.Fprintf(h, "%d %s %s %s\n", batch.Number, c.Key, c.Repository, c.Commit)
@@ -676,7 +716,8 @@ func (r *Runner) execute(ctx context.Context, mb *state.ModuleBuild, b *Build, r
 		if len(res.Modulemd) > 0 {
 			cur.Modulemd = string(res.Modulemd)
 		}
-		if r.opts.ManualReady {
+		if r.opts.ManualReady || cur.Scratch {
+			// MBS: a scratch build stays done.
 			_, _ = r.finish(ctx, cur, state.ModuleStateDone, "all components built", state.ResultSucceeded)
 			return
 		}

@@ -127,8 +127,8 @@ func (m *Mapper) StatusesFor(ev state.StatusEvent) []state.StatusUpdate {
 		target = func(d *state.Delivery) string { return m.deliveryURL(d.ID) }
 	case state.StatusEventBuildState, state.StatusEventBatchProgress:
 		b := ev.After
-		if b == nil {
-			return nil
+		if b == nil || b.Scratch {
+			return nil // MBS: a scratch build reports nothing
 		}
 		var ok bool
 		if st, desc, ok = buildStatus(ev.Kind, ev.Before, b); !ok {

@@ -43,6 +43,9 @@ type Store interface {
 // Queue is what the API's write calls change. *state.Store implements it.
 type Queue interface {
 	EnqueueWithOptions(ctx context.Context, req state.BuildRequest, opts state.RequestOptions) (state.EnqueueResult, error)
+	// EnqueueWithBuild queues a submission and creates its module build
+	// record (state init) in one transaction (POST module-builds).
+	EnqueueWithBuild(ctx context.Context, req state.BuildRequest, opts state.RequestOptions) (state.EnqueueResult, []state.ModuleBuild, error)
 	QueueSlot(ctx context.Context, key string) (running, pending *state.BuildRequest, err error)
 	SetPaused(ctx context.Context, key string, paused bool, who string) error
 }

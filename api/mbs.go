@@ -109,7 +109,7 @@ func buildJSON(mb *state.ModuleBuild, d Detail, version string) map[string]any {
 	out := map[string]any{
 		"id": mb.ID, "name": mb.Name, "stream": mb.Stream, "version": strconv.FormatUint(mb.Version, 10),
 		"context": cmp.Or(mb.Context, "00000000"), "state": int(mb.State), "state_name": mb.State.String(),
-		"scratch": false,
+		"scratch": mb.Scratch,
 	}
 	if d == DetailShort {
 		return out
@@ -188,6 +188,10 @@ func scmURL(mb *state.ModuleBuild) any {
 func kojiTag(mb *state.ModuleBuild) any {
 	if mb.Version == 0 || mb.Context == "" {
 		return nil
+	}
+	if mb.Scratch {
+		// MBS names a scratch build's tag scrmod-N-S-V-C+<id>.
+		return "scrmod-" + strings.TrimPrefix(modulemd.KojiTag(mb.Name, mb.Stream, mb.Version, mb.Context), "module-") + "+" + strconv.FormatUint(mb.ID, 10)
 	}
 	return modulemd.KojiTag(mb.Name, mb.Stream, mb.Version, mb.Context)
 }

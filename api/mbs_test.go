@@ -226,14 +226,22 @@ func TestServer_Submit(t *testing.T) {
 		{"no token", "", `{` + good + `}`, 401, "Bearer"},
 		{"unknown keys", testToken, `{` + good + `, "colour": "red", "size": 1}`, 400, "The request contains unspecified parameters: colour, size"},
 		{"yaml", testToken, `{` + good + `, "modulemd": "x"}`, 403, "YAML submission is not enabled"},
-		{"scratch", testToken, `{` + good + `, "scratch": true}`, 403, "Scratch builds are not enabled"},
+		{"srpms without scratch", testToken, `{` + good + `, "srpms": ["cli-build/1/a.src.rpm"]}`, 403, "srpms may only be submitted with scratch builds"},
+		{"srpms", testToken, `{` + good + `, "scratch": true, "srpms": ["cli-build/1/a.src.rpm"]}`, 403, "Uploaded SRPMs"},
+		{"scratch not a bool", testToken, `{` + good + `, "scratch": "yes"}`, 400, "scratch must be true or false"},
+		{"bad overrides", testToken, `{` + good + `, "buildrequire_overrides": {"platform": "el9"}}`, 400, `The \"buildrequire_overrides\" parameter must be an object`},
+		{"empty override", testToken, `{` + good + `, "require_overrides": {"platform": []}}`, 400, "needs a non-empty list of streams"},
+		{"reuse and all", testToken, `{` + good + `, "reuse_components_from": 1, "rebuild_strategy": "all"}`, 400, `when the \"rebuild_strategy\" parameter is set to \"all\"`},
+		{"reuse unknown", testToken, `{` + good + `, "reuse_components_from": 77}`, 400, "could not be found: build 77"},
+		{"reuse unknown nsvc", testToken, `{` + good + `, "reuse_components_from": "foo:main:1:x"}`, 400, "could not be found: foo:main:1:x"},
+		{"reuse not ready", testToken, `{` + good + `, "reuse_components_from": 2}`, 400, "must be in the ready state: build 2 is failed"},
 		{"missing scmurl", testToken, `{"branch": "main"}`, 400, "Missing scmurl"},
 		{"missing branch", testToken, `{"scmurl": "https://src.example.org/modules/baz?#abc1234"}`, 400, "Missing branch"},
 		{"prefix", testToken, `{"scmurl": "https://evil.example.com/modules/baz?#abc1234", "branch": "main"}`, 403, "is not allowed"},
 		{"no commit", testToken, `{"scmurl": "https://src.example.org/modules/baz", "branch": "main"}`, 400, "it must end with #<commit>"},
 		{"bad strategy", testToken, `{` + good + `, "rebuild_strategy": "some"}`, 400, `The rebuild method of \"some\" is not allowed`},
 		{"not on branch", testToken, `{"scmurl": "https://src.example.org/modules/baz?#fff0000", "branch": "main"}`, 400, "Commit fff0000 is not in branch main."},
-		{"exists", testToken, `{"scmurl": "` + modRepo + `?#abc1234", "branch": "main"}`, 409, "already exists as build 1"},
+		{"exists", testToken, `{"scmurl": "` + modRepo + `?#abc1234", "branch": "main"}`, 409, "Module (state=5) already exists. Only a new build or resubmission of a failed build is allowed."},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -241,57 +249,106 @@ func TestServer_Submit(t *testing.T) {
 		})
 	}
 	t.Run("queued", func(t *testing.T) {
-		r := b.do(http.MethodPost, path, testToken, `{`+good+`, "rebuild_strategy": "all", "owner": "carol"}`)
-		expect(t, r, http.StatusCreated, `"state_name": "queued"`)
-		loc := r.header.Get("Location")
-		if !strings.HasPrefix(loc, "/api/v1/requests/") {
-			t.Fatalf("Location %q", loc)
+		// MBS creates the build in the request: 201 with the build in
+		// state init, even though nothing runs it yet.
+		r := b.do(http.MethodPost, path, testToken, `{`+good+`, "rebuild_strategy": "only-changed", "owner": "carol", "reuse_components_from": "foo:main:100:aaaa"}`)
+		expect(t, r, http.StatusCreated, `"state_name": "init"`)
+		got := r.json(t)
+		id, _ := got["id"].(float64)
+		if id == 0 || r.header.Get("Location") != fmt.Sprintf("/module-build-service/1/module-builds/%d", int(id)) {
+			t.Fatalf("id %v, Location %q", got["id"], r.header.Get("Location"))
 		}
-		req := b.get(loc).json(t)["request"].(map[string]any)
+		if got["state"] != float64(0) || got["owner"] != "carol" || got["rebuild_strategy"] != "only-changed" || got["scratch"] != false ||
+			got["state_reason"] != state.ReasonQueued || got["scmurl"] != "https://src.example.org/modules/baz.git?#abc1234"+strings.Repeat("0", 33) {
+			t.Errorf("queued build %v", got)
+		}
+		req := b.get(fmt.Sprintf("/api/v1/requests/%v", got["request_id"])).json(t)["request"].(map[string]any)
 		if req["key"] != "baz:main" || req["module_commit"] != "abc1234"+strings.Repeat("0", 33) || req["kind"] != "module" ||
 			fmt.Sprint(req["reasons"]) != "[submitted by alice]" || req["module_repo"] != "https://src.example.org/modules/baz.git" {
 			t.Errorf("request %v", req)
 		}
 		opts, err := b.store.RequestOptionsFor(context.Background(), uint64(req["id"].(float64)))
-		if err != nil || opts.RebuildStrategy != "all" || opts.Owner != "carol" {
+		if err != nil || opts.RebuildStrategy != "only-changed" || opts.Owner != "carol" || opts.ReuseFrom != 1 {
 			t.Errorf("request options %+v, %v", opts, err)
 		}
 		if b.enqueued != 1 {
 			t.Errorf("OnEnqueue called %d times", b.enqueued)
 		}
-		// The same commit again, still queued: 409.
+		// The same commit again, still queued: 409, and no new record.
 		expect(t, b.do(http.MethodPost, path, testToken, `{`+good+`}`), 409, "already queued as build request")
+		if l := ids(t, b.get("/module-build-service/1/module-builds/?name=baz")); len(l) != 1 || l[0] != int(id) {
+			t.Errorf("baz builds after the 409: %v", l)
+		}
 	})
 }
 
-// TestServer_Submit_Created: when the runner creates the build in time, the
-// answer is MBS's: 201 with the verbose build (v2: a list).
-func TestServer_Submit_Created(t *testing.T) {
-	var b *bundle
-	b = setup(t, setupOpts{mutate: func(o *api.Options) {
-		o.SubmitWait = 5 * time.Second
-		o.OnEnqueue = func() {
-			go func() {
-				ctx := context.Background()
-				rq, err := b.store.StartNext(ctx)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				if _, err := b.store.PutModuleBuild(ctx, state.ModuleBuild{Name: rq.Module, Stream: rq.Stream, RequestID: rq.ID, State: state.ModuleStateInit, ModuleRepo: rq.ModuleRepo}); err != nil {
-					t.Error(err)
-				}
-			}()
+// TestServer_Submit_Queued: a submission answers with its build's id
+// whatever the queue holds (v1 a dict, v2 a list), with a reason saying why
+// it waits; a submission merging into a pending request gets that
+// request's build.
+func TestServer_Submit_Queued(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	v2 := "/module-build-service/2/module-builds/"
+	submit := func(commit, extra string) map[string]any {
+		t.Helper()
+		r := b.do(http.MethodPost, v2, testToken, `{"scmurl": "https://src.example.org/modules/baz?#`+commit+`", "branch": "main"`+extra+`}`)
+		expect(t, r, http.StatusCreated, "")
+		var list []map[string]any
+		if err := json.Unmarshal(r.body, &list); err != nil || len(list) != 1 || list[0]["id"] == nil {
+			t.Fatalf("v2 answer %s: %v", r.body, err)
 		}
-	}})
-	r := b.do(http.MethodPost, "/module-build-service/2/module-builds/", testToken, `{"scmurl": "https://src.example.org/modules/baz?#def5678", "branch": "main"}`)
-	expect(t, r, http.StatusCreated, "")
-	var list []map[string]any
-	if err := json.Unmarshal(r.body, &list); err != nil || len(list) != 1 {
-		t.Fatalf("v2 answer %s: %v", r.body, err)
+		if want := fmt.Sprintf("/module-build-service/2/module-builds/%v", list[0]["id"]); r.header.Get("Location") != want {
+			t.Errorf("Location %q, want %q", r.header.Get("Location"), want)
+		}
+		return list[0]
 	}
-	if list[0]["state_name"] != "init" || list[0]["state_trace"] == nil || r.header.Get("Location") != "/module-build-service/2/module-builds/1" {
-		t.Errorf("created %v, Location %q", list[0], r.header.Get("Location"))
+	// Paused stream.
+	if err := b.store.SetPaused(ctx, "baz:main", true, "ops"); err != nil {
+		t.Fatal(err)
+	}
+	first := submit("abc1234", `, "scratch": true`)
+	if first["state_name"] != "init" || first["state_reason"] != state.ReasonStreamPaused || first["scratch"] != true {
+		t.Errorf("paused: %v %v scratch %v", first["state_name"], first["state_reason"], first["scratch"])
+	}
+	// A second scratch submission (another commit) merges into the pending
+	// request and gets its build, with the new commit and owner.
+	second := submit("def5678", `, "scratch": true, "owner": "dave"`)
+	if second["id"] != first["id"] || second["scmurl"] != "https://src.example.org/modules/baz?#def5678"+strings.Repeat("0", 33) ||
+		second["owner"] != "dave" || second["scratch"] != true {
+		t.Errorf("merged submission: id %v (first %v), scmurl %v, owner %v", second["id"], first["id"], second["scmurl"], second["owner"])
+	}
+	// A push merging in makes it a regular build; a scratch build is then
+	// not merged into it: 409.
+	if _, err := b.store.Enqueue(ctx, state.BuildRequest{Module: "baz", Stream: "main", Kind: state.RequestComponent, Reasons: []string{"push"}}); err != nil {
+		t.Fatal(err)
+	}
+	mb, err := b.store.GetModuleBuild(ctx, uint64(first["id"].(float64)))
+	if err != nil || mb.Scratch {
+		t.Errorf("after a push merged in: scratch %v, %v", mb.Scratch, err)
+	}
+	expect(t, b.do(http.MethodPost, v2, testToken, `{"scmurl": "https://src.example.org/modules/baz?#abc1234", "branch": "main", "scratch": true}`),
+		409, "a scratch build is not merged into it")
+
+	// Another build of the stream running: "queued behind build N".
+	if err := b.store.SetPaused(ctx, "baz:main", false, "ops"); err != nil {
+		t.Fatal(err)
+	}
+	rq, err := b.store.StartNext(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := b.store.RequestModuleBuilds(ctx, rq.ID)
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("running request's builds %v, %v", recs, err)
+	}
+	third := submit("abc1234", "")
+	if third["id"] == first["id"] || third["state_reason"] != fmt.Sprintf("queued behind build %d", recs[0].ID) {
+		t.Errorf("behind a running build: id %v reason %v", third["id"], third["state_reason"])
+	}
+	// The queued build lists as init.
+	if l := ids(t, b.get("/module-build-service/1/module-builds/?name=baz&state=init")); len(l) != 2 {
+		t.Errorf("init builds of baz: %v", l)
 	}
 }
 

@@ -1,17 +1,17 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"path"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/rida-build/rida/state"
 )
@@ -67,10 +67,9 @@ func moduleNameOf(repo string) string {
 	return strings.TrimSuffix(path.Base(strings.TrimRight(u.Path, "/")), ".git")
 }
 
-// submitBuild is POST module-builds: check, enqueue a "module" request for
-// the exact commit, then answer 201 with the module build once the runner
-// has created it (MBS creates it in the request itself), or with the queued
-// request if that takes longer than Options.SubmitWait.
+// submitBuild is POST module-builds: check, then queue a "module" request
+// for the exact commit and create its module build (state init) in one
+// transaction, and answer 201 with the build (v2: a list), as MBS does.
 func (s *Server) submitBuild(w http.ResponseWriter, r *http.Request) {
 	who, err := s.who(r)
 	if err != nil {
@@ -82,7 +81,13 @@ func (s *Server) submitBuild(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if err := unknownKeys(body, "scmurl", "branch", "rebuild_strategy", "owner", "scratch", "modulemd", "module_name", "module_stream"); err != nil {
+	if err := unknownKeys(body, "scmurl", "branch", "rebuild_strategy", "owner", "scratch", "modulemd", "module_name", "module_stream",
+		"srpms", "reuse_components_from", "buildrequire_overrides", "require_overrides"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	opts, err := submitOptions(body)
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -92,8 +97,12 @@ func (s *Server) submitBuild(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if raw, ok := body["scratch"]; ok && string(raw) != "false" {
-		s.fail(w, r, errorf(http.StatusForbidden, "Scratch builds are not enabled (parameter \"scratch\")"))
+	if _, ok := body["srpms"]; ok {
+		if !opts.Scratch {
+			s.fail(w, r, errorf(http.StatusForbidden, "srpms may only be submitted with scratch builds"))
+			return
+		}
+		s.fail(w, r, errorf(http.StatusForbidden, "Uploaded SRPMs (parameter \"srpms\") are not supported; build the components from their repositories"))
 		return
 	}
 	fields := map[string]string{}
@@ -125,6 +134,16 @@ func (s *Server) submitBuild(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if raw, ok := body["reuse_components_from"]; ok {
+		if fields["rebuild_strategy"] == "all" {
+			s.fail(w, r, errorf(http.StatusBadRequest, "You cannot specify the parameter \"reuse_components_from\" when the \"rebuild_strategy\" parameter is set to \"all\""))
+			return
+		}
+		if opts.ReuseFrom, err = s.reuseFrom(r.Context(), raw); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
 	if s.opts.Branches == nil || s.opts.Queue == nil {
 		s.fail(w, r, errorf(http.StatusNotImplemented, "submitting builds is not available on this server"))
 		return
@@ -140,18 +159,25 @@ func (s *Server) submitBuild(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := moduleNameOf(repo)
-	if err := s.conflict(r.Context(), name, branch, commit); err != nil {
-		s.fail(w, r, err)
+	opts.Owner = cmp.Or(fields["owner"], who)
+	opts.RebuildStrategy = fields["rebuild_strategy"]
+	reason := "submitted by " + who
+	if opts.Scratch {
+		reason = "scratch build submitted by " + who
+	}
+	// The request and its module build record (state init) are made in one
+	// transaction, as MBS makes the build in the request: the answer has
+	// the build's id even when the build is queued. Conflicts (the commit
+	// already built or queued) are checked in that transaction.
+	res, builds, err := s.opts.Queue.EnqueueWithBuild(r.Context(), state.BuildRequest{
+		Module: name, Stream: branch, Kind: state.RequestModule, ModuleRepo: repo, ModuleCommit: commit,
+		Reasons: []string{reason},
+	}, opts)
+	var ce *state.ConflictError
+	if errors.As(err, &ce) {
+		s.fail(w, r, errorf(http.StatusConflict, "%s", ce.Message))
 		return
 	}
-	owner := fields["owner"]
-	if owner == "" {
-		owner = who
-	}
-	res, err := s.opts.Queue.EnqueueWithOptions(r.Context(), state.BuildRequest{
-		Module: name, Stream: branch, Kind: state.RequestModule, ModuleRepo: repo, ModuleCommit: commit,
-		Reasons: []string{"submitted by " + who},
-	}, state.RequestOptions{RebuildStrategy: fields["rebuild_strategy"], Owner: owner})
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -159,81 +185,104 @@ func (s *Server) submitBuild(w http.ResponseWriter, r *http.Request) {
 	s.enqueued()
 	audit(r, "module", res.Request.Key)
 	audit(r, "request", res.Request.ID)
-	if mb := s.waitForBuild(r.Context(), res.Request.ID); mb != nil {
-		audit(r, "build", mb.ID)
-		out := buildJSON(mb, DetailVerbose, apiVersion(r))
-		w.Header().Set("Location", out["state_url"].(string))
-		if apiVersion(r) == "2" {
-			writeJSON(w, http.StatusCreated, []any{out})
-			return
-		}
+	out := make([]any, 0, len(builds))
+	for i := range builds {
+		audit(r, "build", builds[i].ID)
+		out = append(out, buildJSON(&builds[i], DetailVerbose, apiVersion(r)))
+	}
+	w.Header().Set("Location", out[0].(map[string]any)["state_url"].(string))
+	if apiVersion(r) == "2" {
 		writeJSON(w, http.StatusCreated, out)
 		return
 	}
-	loc := fmt.Sprintf("/api/v1/requests/%d", res.Request.ID)
-	w.Header().Set("Location", loc)
-	out := map[string]any{
-		"id": nil, "name": name, "stream": branch, "state": nil, "state_name": "queued",
-		"scmurl": repo + "?#" + commit, "owner": owner, "request": res.Request, "request_url": loc,
-		"message": "queued as build request " + strconv.FormatUint(res.Request.ID, 10) + " (" + string(res.Action) + "); its module build is created when the runner starts it",
-	}
-	if apiVersion(r) == "2" {
-		writeJSON(w, http.StatusCreated, []any{out})
-		return
-	}
-	writeJSON(w, http.StatusCreated, out)
+	writeJSON(w, http.StatusCreated, out[0])
 }
 
-// conflict is MBS's 409: a build of that exact module commit exists and has
-// not failed, or is already queued.
-func (s *Server) conflict(ctx context.Context, name, stream, commit string) error {
-	same, err := s.opts.Store.StreamBuilds(ctx, name, stream)
-	if err != nil {
-		return err
-	}
-	same = slices.DeleteFunc(same, func(mb state.ModuleBuild) bool {
-		return mb.ModuleCommit != commit || mb.State == state.ModuleStateFailed || mb.State == state.ModuleStateGarbage
-	})
-	if len(same) > 0 {
-		return errorf(http.StatusConflict, "Module (state=%d) already exists as build %d. Only a new build or resubmission of a failed build is allowed.", int(same[0].State), same[0].ID)
-	}
-	running, pending, err := s.opts.Queue.QueueSlot(ctx, state.RequestKey(name, stream))
-	if err != nil {
-		return err
-	}
-	for _, rq := range []*state.BuildRequest{running, pending} {
-		if rq != nil && rq.ModuleCommit == commit {
-			return errorf(http.StatusConflict, "Module %s:%s at %s is already queued as build request %d (%s).", name, stream, commit, rq.ID, rq.State)
+// submitOptions reads MBS's optional submit parameters: scratch (a
+// boolean), buildrequire_overrides and require_overrides ({module:
+// [streams]}). reuse_components_from is read by reuseFrom.
+func submitOptions(body map[string]json.RawMessage) (state.RequestOptions, error) {
+	var o state.RequestOptions
+	if raw, ok := body["scratch"]; ok {
+		if err := json.Unmarshal(raw, &o.Scratch); err != nil {
+			return o, errorf(http.StatusBadRequest, "scratch must be true or false")
 		}
 	}
-	return nil
+	for _, f := range []struct {
+		key string
+		dst *map[string][]string
+	}{{"buildrequire_overrides", &o.BuildRequireOverrides}, {"require_overrides", &o.RequireOverrides}} {
+		raw, ok := body[f.key]
+		if !ok {
+			continue
+		}
+		var m map[string][]string
+		if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+			return o, errorf(http.StatusBadRequest, "The %q parameter must be an object whose values are lists of streams, e.g. {\"platform\": [\"el9\"]}", f.key)
+		}
+		for mod, streams := range m {
+			if mod == "" || len(streams) == 0 || slices.Contains(streams, "") {
+				return o, errorf(http.StatusBadRequest, "The %q parameter: module %q needs a non-empty list of streams", f.key, mod)
+			}
+		}
+		*f.dst = m
+	}
+	return o, nil
+}
+
+// reuseFrom resolves reuse_components_from, a module build id or
+// "N:S:V:C", to a build that is ready (MBS's rule; a scratch build never
+// is).
+func (s *Server) reuseFrom(ctx context.Context, raw json.RawMessage) (uint64, error) {
+	var (
+		id   uint64
+		nsvc string
+	)
+	if err := json.Unmarshal(raw, &id); err != nil || id == 0 {
+		if err := json.Unmarshal(raw, &nsvc); err != nil || nsvc == "" {
+			return 0, errorf(http.StatusBadRequest, "reuse_components_from must be a module build id or \"name:stream:version:context\"")
+		}
+		if n, err := strconv.ParseUint(nsvc, 10, 64); err == nil {
+			id = n
+		}
+	}
+	var mb *state.ModuleBuild
+	if id != 0 {
+		found, err := s.opts.Store.GetModuleBuild(ctx, id)
+		if isNotFound(err) {
+			return 0, errorf(http.StatusBadRequest, "The module in the parameter \"reuse_components_from\" could not be found: build %d", id)
+		}
+		if err != nil {
+			return 0, err
+		}
+		mb = found
+	} else {
+		parts := strings.Split(nsvc, ":")
+		if len(parts) != 4 {
+			return 0, errorf(http.StatusBadRequest, "reuse_components_from %q is not \"name:stream:version:context\"", nsvc)
+		}
+		builds, err := s.opts.Store.StreamBuilds(ctx, parts[0], parts[1])
+		if err != nil {
+			return 0, err
+		}
+		for i := range builds {
+			if strconv.FormatUint(builds[i].Version, 10) == parts[2] && builds[i].Context == parts[3] {
+				mb = &builds[i]
+				break
+			}
+		}
+		if mb == nil {
+			return 0, errorf(http.StatusBadRequest, "The module in the parameter \"reuse_components_from\" could not be found: %s", nsvc)
+		}
+	}
+	if mb.State != state.ModuleStateReady || mb.Scratch {
+		return 0, errorf(http.StatusBadRequest, "The module in the parameter \"reuse_components_from\" must be in the ready state: build %d is %s", mb.ID, mb.State)
+	}
+	return mb.ID, nil
 }
 
 func (s *Server) enqueued() {
 	if s.opts.OnEnqueue != nil {
 		s.opts.OnEnqueue()
-	}
-}
-
-// waitForBuild polls for the module build of request id for up to
-// Options.SubmitWait.
-func (s *Server) waitForBuild(ctx context.Context, id uint64) *state.ModuleBuild {
-	if s.opts.SubmitWait < 0 {
-		return nil
-	}
-	deadline := time.Now().Add(s.opts.SubmitWait)
-	for {
-		found, err := s.opts.Store.RequestModuleBuilds(ctx, id)
-		if err == nil && len(found) > 0 {
-			return &found[0]
-		}
-		if time.Now().After(deadline) {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(50 * time.Millisecond):
-		}
 	}
 }

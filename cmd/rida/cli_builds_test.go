@@ -124,7 +124,7 @@ func TestCLI_Commands(t *testing.T) {
 		{"status bad id", []string{"status", "x"}, 2, nil, `ID "x" is not a positive integer`},
 		{"status bad output", []string{"status", "--output", "yaml"}, 2, nil, "--output"},
 		{"submit no token", []string{"submit", "https://src.example.org/modules/baz?#good1", "--branch", "main"}, 1, nil, "401"},
-		{"submit", []string{"submit", "https://src.example.org/modules/baz?#good1", "--branch", "main", "--token", cliToken}, 0, []string{"queued as build request"}, ""},
+		{"submit", []string{"submit", "https://src.example.org/modules/baz?#good1", "--branch", "main", "--token", cliToken}, 0, []string{"module build 4 submitted: baz:main (init)"}, ""},
 		{"submit not on branch", []string{"submit", "https://src.example.org/modules/baz?#bad1", "--branch", "main", "--token", cliToken}, 1, nil, "Commit bad1 is not in branch main."},
 		{"submit no branch", []string{"submit", "https://src.example.org/modules/baz?#good1"}, 2, nil, "need exactly one SCMURL and --branch"},
 		{"cancel", []string{"cancel", "3", "--token", cliToken}, 0, []string{"build 3: failed (cancelled by ci)"}, ""},

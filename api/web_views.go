@@ -98,9 +98,9 @@ type queuedRequest struct {
 	PausedBy string
 }
 
-// queuedRequests lists the pending build requests, and running ones whose
-// module build the runner has not made yet, from the store's queue (one
-// entry per stream with work).
+// queuedRequests lists the pending and running build requests that have no
+// module build record yet, from the store's queue (one entry per stream
+// with work).
 func (s *Server) queuedRequests(ctx context.Context, paused []state.Pause) ([]queuedRequest, error) {
 	active, err := s.opts.Store.ActiveRequests(ctx)
 	if err != nil {
@@ -109,15 +109,14 @@ func (s *Server) queuedRequests(ctx context.Context, paused []state.Pause) ([]qu
 	var out []queuedRequest
 	for i := range active {
 		rq := &active[i]
-		if rq.State == state.RequestRunning {
-			// A running request shows as its build once it has one.
-			bs, err := s.opts.Store.RequestModuleBuilds(ctx, rq.ID)
-			if err != nil {
-				return nil, err
-			}
-			if len(bs) > 0 {
-				continue
-			}
+		// A request shows as its build once it has one (a submission
+		// gets its init record at once, a push when it starts).
+		bs, err := s.opts.Store.RequestModuleBuilds(ctx, rq.ID)
+		if err != nil {
+			return nil, err
+		}
+		if len(bs) > 0 {
+			continue
 		}
 		q := queuedRequest{BuildRequest: rq}
 		for _, p := range paused {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -418,40 +419,56 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		}
 		since = n
 	}
-	flusher, ok := w.(http.Flusher)
-	if !ok {
+	if _, ok := w.(http.Flusher); !ok {
 		s.fail(w, r, errorf(http.StatusNotImplemented, "this connection cannot stream events"))
 		return
 	}
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.Header().Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	fmt.Fprintf(w, "retry: %d\n\n", s.opts.EventPoll.Milliseconds()*2)
-	flusher.Flush()
+	// The stream outlives the server's read and write timeouts while the
+	// client reads; a comment line every sseKeepAlive makes a vanished
+	// client fail a write, freeing its slot (LimitStreams).
+	sw := streaming(w, r)
+	sw.Header().Set("Content-Type", "text/event-stream")
+	sw.Header().Set("Cache-Control", "no-cache")
+	sw.Header().Set("X-Accel-Buffering", "no")
+	sw.WriteHeader(http.StatusOK)
+	if _, err := fmt.Fprintf(sw, "retry: %d\n\n", s.opts.EventPoll.Milliseconds()*2); err != nil {
+		return
+	}
+	sw.Flush()
 	tick := time.NewTicker(s.opts.EventPoll)
 	defer tick.Stop()
+	lastWrite := time.Now()
 	for {
 		evs, err := s.opts.Store.EventsSince(r.Context(), since, 1000)
 		if err != nil {
 			if r.Context().Err() == nil {
 				s.opts.Logger.Error("api: event stream", "err", err)
-				fmt.Fprintf(w, "event: error\ndata: {\"message\": \"the store failed; see rida's log\"}\n\n")
-				flusher.Flush()
+				fmt.Fprintf(sw, "event: error\ndata: {\"message\": \"the store failed; see rida's log\"}\n\n")
+				sw.Flush()
 			}
 			return
 		}
 		for _, ev := range evs {
 			data, _ := json.Marshal(ev)
 			data = secondsOnly(data)
-			fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.Seq, ev.Kind, data)
+			if _, err := fmt.Fprintf(sw, "id: %d\nevent: %s\ndata: %s\n\n", ev.Seq, ev.Kind, data); err != nil {
+				return // the client is gone or stopped reading
+			}
 			since = ev.Seq
 		}
 		if len(evs) > 0 {
-			flusher.Flush()
+			sw.Flush()
+			lastWrite = time.Now()
 		}
 		if len(evs) == 1000 {
 			continue // more waiting
+		}
+		if time.Since(lastWrite) >= sseKeepAlive {
+			if _, err := fmt.Fprint(sw, ": keep-alive\n\n"); err != nil {
+				return
+			}
+			sw.Flush()
+			lastWrite = time.Now()
 		}
 		select {
 		case <-r.Context().Done():
@@ -460,6 +477,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 }
+
+// sseKeepAlive is how often an idle event stream writes a comment line.
+const sseKeepAlive = 15 * time.Second
 
 // markReady implements POST /api/v1/builds/{id}/ready: an external test
 // (gating) accepted a done build, which becomes ready. Only done builds can;
@@ -495,13 +515,42 @@ func (s *Server) markReady(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, BuildJSON(mb, true, "1"))
 }
 
+// snapshotter is the store capability GET /api/v1/backup prefers
+// (*state.Store implements it): the copy is taken into a file first, so
+// the client's pace holds no store transaction.
+type snapshotter interface {
+	Snapshot(ctx context.Context) (*state.Snapshot, error)
+}
+
 // backup implements GET /api/v1/backup: a consistent copy of the store,
-// taken while rida runs (bbolt's hot backup). It needs a token: the store
-// holds delivery payloads and build history.
+// taken while rida runs (bbolt's hot backup into a snapshot file, then
+// streamed with its Content-Length). It needs a token: the store holds
+// delivery payloads and build history. The download may take longer than
+// the server's write timeout as long as the client keeps reading.
 func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 	who, err := s.who(r)
 	if err != nil {
 		s.fail(w, r, err)
+		return
+	}
+	if sn, ok := s.opts.Store.(snapshotter); ok {
+		snap, err := sn.Snapshot(r.Context())
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		defer snap.Close()
+		sw := streaming(w, r)
+		sw.Header().Set("Content-Type", "application/octet-stream")
+		sw.Header().Set("Content-Disposition", `attachment; filename="rida.db"`)
+		sw.Header().Set("Content-Length", strconv.FormatInt(snap.Size(), 10))
+		n, err := io.Copy(sw, snap)
+		if err != nil {
+			// The status line is gone; the client sees a short body.
+			s.opts.Logger.Error("api: backup failed", "by", who, "bytes", n, "size", snap.Size(), "err", err)
+			return
+		}
+		s.opts.Logger.Info("api: backup written", "by", who, "bytes", n)
 		return
 	}
 	b, ok := s.opts.Store.(backuper)
@@ -509,9 +558,10 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errorf(http.StatusNotImplemented, "backups are not available on this server"))
 		return
 	}
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Disposition", `attachment; filename="rida.db"`)
-	n, err := b.WriteBackup(r.Context(), w)
+	sw := streaming(w, r)
+	sw.Header().Set("Content-Type", "application/octet-stream")
+	sw.Header().Set("Content-Disposition", `attachment; filename="rida.db"`)
+	n, err := b.WriteBackup(r.Context(), sw)
 	if err != nil {
 		// The status line is gone; the truncated body fails to open.
 		s.opts.Logger.Error("api: backup failed", "by", who, "bytes", n, "err", err)

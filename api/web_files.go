@@ -100,7 +100,8 @@ func (s *Server) pageLog(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Query().Has("raw") {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
-		http.ServeContent(w, r, "", st.ModTime(), f)
+		// A large log may take longer than the write timeout to send.
+		http.ServeContent(streaming(w, r), r, "", st.ModTime(), f)
 		return
 	}
 	size := st.Size()
@@ -309,7 +310,8 @@ func (s *Server) pageRepo(w http.ResponseWriter, r *http.Request) {
 	case strings.HasSuffix(clean, ".yaml"):
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	}
-	http.ServeContent(w, r, path.Base(clean), fst.ModTime(), f)
+	// A large package may take longer than the write timeout to send.
+	http.ServeContent(streaming(w, r), r, path.Base(clean), fst.ModTime(), f)
 }
 
 // baseURL is rida's external base: Options.PublicURL, else the request's

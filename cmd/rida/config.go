@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"os"
 	"slices"
@@ -37,8 +39,13 @@ type config struct {
 	Webhook struct {
 		// MaxBody caps a webhook body in bytes (0: GitHub's own cap, 25 MiB).
 		MaxBody int64 `yaml:"max_body"`
+		// MaxConcurrent bounds webhook requests reading a body at once.
+		MaxConcurrent int `yaml:"max_concurrent"`
+		// BodyTimeout bounds how long a webhook body may take to arrive.
+		BodyTimeout time.Duration `yaml:"body_timeout"`
 	} `yaml:"webhook"`
-	API struct {
+	HTTP httpConfig `yaml:"http"`
+	API  struct {
 		Tokens []struct {
 			Name      string `yaml:"name"`
 			TokenEnv  string `yaml:"token_env"`
@@ -167,6 +174,12 @@ func (c *config) validate() error {
 		if d != nil && *d < 0 {
 			return fmt.Errorf("retention.%s: %s, want 0 (keep forever) or more", name, *d)
 		}
+	}
+	if err := c.HTTP.validate(); err != nil {
+		return err
+	}
+	if c.Webhook.MaxConcurrent < 0 || c.Webhook.BodyTimeout < 0 {
+		return fmt.Errorf("webhook.max_concurrent (%d) and webhook.body_timeout (%s) must not be negative", c.Webhook.MaxConcurrent, c.Webhook.BodyTimeout)
 	}
 	if c.Webhook.MaxBody < 0 {
 		return fmt.Errorf("webhook.max_body: %d, want 0 (the default, %d bytes) or more", c.Webhook.MaxBody, webhook.DefaultMaxBody)
@@ -309,4 +322,50 @@ func (c *config) retention() state.Retention {
 		}
 	}
 	return r
+}
+
+// httpConfig is the http: section: the HTTP server's timeouts and the
+// event streams' caps. A zero duration keeps the default; durations are
+// set on rida serve's http.Server, and long responses (event streams,
+// backups, log and package downloads) extend their own deadlines while
+// the client keeps reading.
+type httpConfig struct {
+	ReadHeaderTimeout   time.Duration `yaml:"read_header_timeout"`
+	ReadTimeout         time.Duration `yaml:"read_timeout"`
+	WriteTimeout        time.Duration `yaml:"write_timeout"`
+	IdleTimeout         time.Duration `yaml:"idle_timeout"`
+	MaxStreams          int           `yaml:"max_streams"`
+	MaxStreamsPerClient int           `yaml:"max_streams_per_client"`
+}
+
+// HTTP timeout defaults, used when a key is 0 or missing.
+const (
+	defaultReadHeaderTimeout = 10 * time.Second
+	defaultReadTimeout       = time.Minute
+	defaultWriteTimeout      = time.Minute
+	defaultIdleTimeout       = 2 * time.Minute
+)
+
+func (h httpConfig) validate() error {
+	for name, d := range map[string]time.Duration{"read_header_timeout": h.ReadHeaderTimeout, "read_timeout": h.ReadTimeout,
+		"write_timeout": h.WriteTimeout, "idle_timeout": h.IdleTimeout} {
+		if d < 0 {
+			return fmt.Errorf("http.%s: %s, want 0 (the default) or more", name, d)
+		}
+	}
+	if h.MaxStreams < 0 || h.MaxStreamsPerClient < 0 {
+		return fmt.Errorf("http.max_streams (%d) and http.max_streams_per_client (%d) must not be negative", h.MaxStreams, h.MaxStreamsPerClient)
+	}
+	return nil
+}
+
+// server returns an http.Server for handler with the configured timeouts.
+func (h httpConfig) server(handler http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: cmp.Or(h.ReadHeaderTimeout, defaultReadHeaderTimeout),
+		ReadTimeout:       cmp.Or(h.ReadTimeout, defaultReadTimeout),
+		WriteTimeout:      cmp.Or(h.WriteTimeout, defaultWriteTimeout),
+		IdleTimeout:       cmp.Or(h.IdleTimeout, defaultIdleTimeout),
+	}
 }

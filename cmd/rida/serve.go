@@ -82,7 +82,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "rida serve:", err)
 		return exitInfra
 	}
-	hs := &http.Server{Handler: srv.handler(), ReadHeaderTimeout: 10 * time.Second}
+	hs := cfg.HTTP.server(srv.handler())
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	fmt.Fprintf(stdout, "rida: listening on http://%s\n", ln.Addr())
@@ -186,7 +186,7 @@ func newServer(cfg *config, forges []webhook.ForgeConfig, logger *slog.Logger) (
 	}
 	s.receiver, err = webhook.NewReceiver(webhook.ReceiverOptions{
 		Store: store, Forges: forges, Logger: logger, OnRecorded: func(uint64) { s.planner.Notify() },
-		MaxBody: cfg.Webhook.MaxBody,
+		MaxBody: cfg.Webhook.MaxBody, MaxConcurrent: cfg.Webhook.MaxConcurrent, BodyTimeout: cfg.Webhook.BodyTimeout,
 	})
 	if err != nil {
 		return fail(err)
@@ -303,7 +303,7 @@ func (s *server) close() { s.store.Close() }
 func (s *server) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/webhooks/", s.api.Metrics().Webhooks(s.receiver))
-	mux.Handle("/", s.api)
+	mux.Handle("/", api.LimitStreams(s.api, s.cfg.HTTP.MaxStreams, s.cfg.HTTP.MaxStreamsPerClient))
 	return mux
 }
 

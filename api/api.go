@@ -103,8 +103,18 @@ type Options struct {
 	// without it POST module-builds answers 501.
 	Branches Branches
 	// Tokens are the bearer tokens accepted for write calls, name → token;
-	// the name is recorded as who did it. Without tokens, writes are 401.
+	// the name is recorded as who did it. Without tokens, Kerberos or
+	// OIDC, writes are 401.
 	Tokens map[string]string
+	// Kerberos, if set, also accepts Kerberos tickets (SPNEGO); a 401 then
+	// offers WWW-Authenticate: Negotiate.
+	Kerberos *KerberosAuth
+	// OIDC, if set, also accepts OIDC access tokens (JWTs) as bearer tokens.
+	OIDC *OIDCAuth
+	// AdminUsers and AdminGroups (OIDC groups, MBS's ADMIN_GROUPS) may
+	// cancel any build; anyone else only the builds they own.
+	AdminUsers  []string
+	AdminGroups []string
 	// SCMURLPrefixes are the allowed prefixes of a submitted scmurl (MBS's
 	// SCMURLS). Without any, every submission is 403.
 	SCMURLPrefixes []string
@@ -252,6 +262,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.mux.ServeHTTP(w, r)
 		return
 	}
+	w = &challengeWriter{ResponseWriter: w, s: s}
 	rec := &auditRecord{}
 	r = r.WithContext(context.WithValue(r.Context(), auditKey{}, rec))
 	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}

@@ -491,7 +491,7 @@ func (s *Server) patchBuild(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	who, err := s.who(r)
+	who, err := s.identify(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -514,7 +514,11 @@ func (s *Server) patchBuild(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errorf(http.StatusNotImplemented, "cancel is not available on this server"))
 		return
 	}
-	if err := s.opts.Canceler.Cancel(r.Context(), id, who); err != nil {
+	if err := s.mayCancel(r.Context(), who, id); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.opts.Canceler.Cancel(r.Context(), id, who.name); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -527,7 +531,7 @@ func (s *Server) patchBuild(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) about(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"version": s.opts.Version, "api_version": 2, "auth_method": "bearer", "name": "rida"})
+	writeJSON(w, http.StatusOK, map[string]any{"version": s.opts.Version, "api_version": 2, "auth_method": s.authMethod(), "name": "rida"})
 }
 
 func (s *Server) rebuildStrategies(w http.ResponseWriter, r *http.Request) {

@@ -117,7 +117,7 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 func TestServer_AuditLog(t *testing.T) {
 	var logs syncBuffer
 	b := setup(t, setupOpts{mutate: func(o *api.Options) { o.Logger = slog.New(slog.NewTextHandler(&logs, nil)) }})
-	b.putBuild(state.ModuleBuild{Name: "foo", Stream: "main"}, state.ModuleStateInit, state.ModuleStateBuild)
+	b.putBuild(state.ModuleBuild{Name: "foo", Stream: "main", Owner: "alice"}, state.ModuleStateInit, state.ModuleStateBuild)
 	b.get("/module-build-service/2/module-builds/1")
 	expect(t, b.do(http.MethodPatch, "/module-build-service/2/module-builds/1", testToken, `{"state": "failed"}`), 200, "")
 	expect(t, b.do(http.MethodPost, "/api/v1/pause", testToken, `{"module": "foo:main"}`), 200, "")

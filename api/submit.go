@@ -3,7 +3,6 @@ package api
 import (
 	"cmp"
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -17,28 +16,6 @@ import (
 )
 
 func isNotFound(err error) bool { return errors.Is(err, state.ErrNotFound) }
-
-// who authenticates a write call and returns the token's name.
-func (s *Server) who(r *http.Request) (string, error) {
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || tok == "" {
-		return "", errorf(http.StatusUnauthorized, "this call needs an Authorization: Bearer <token> header")
-	}
-	name := ""
-	for n, want := range s.opts.Tokens {
-		// Compare against every token so the time does not say which matched.
-		if want != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(want)) == 1 {
-			name = n
-		}
-	}
-	if name == "" {
-		return "", errorf(http.StatusUnauthorized, "the bearer token is not one of the configured api.tokens")
-	}
-	if rec, ok := r.Context().Value(auditKey{}).(*auditRecord); ok {
-		rec.who = name
-	}
-	return name, nil
-}
 
 // parseSCMURL splits MBS's scmurl "<repo>?#<commit>" (or "<repo>#<commit>")
 // and checks the scheme.

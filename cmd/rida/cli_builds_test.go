@@ -80,7 +80,7 @@ func cliServer(t *testing.T) (*httptest.Server, *state.Store) {
 		t.Fatal(err)
 	}
 	srv, err := api.New(api.Options{
-		Store: st, Canceler: cliCanceler{st}, Branches: cliBranches{}, Tokens: map[string]string{"ci": cliToken},
+		Store: st, Canceler: cliCanceler{st}, Branches: cliBranches{}, Tokens: map[string]string{"ci": cliToken}, AdminUsers: []string{"ci"},
 		SCMURLPrefixes: []string{"https://src.example.org/"}, SubmitWait: -1,
 	})
 	if err != nil {

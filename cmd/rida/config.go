@@ -16,6 +16,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/rida-build/rida/api"
 	"github.com/rida-build/rida/examples"
 	"github.com/rida-build/rida/runner"
 	"github.com/rida-build/rida/state"
@@ -51,7 +52,8 @@ type config struct {
 			TokenEnv  string `yaml:"token_env"`
 			TokenFile string `yaml:"token_file"`
 		} `yaml:"tokens"`
-		AllowedSCM []string `yaml:"allowed_scm"`
+		AllowedSCM []string   `yaml:"allowed_scm"`
+		Auth       authConfig `yaml:"auth"`
 	} `yaml:"api"`
 	Statuses struct {
 		Context         string        `yaml:"context"`
@@ -304,6 +306,52 @@ func (c *config) apiTokens(getenv func(string) string) (map[string]string, error
 		out[t.Name] = tok
 	}
 	return out, nil
+}
+
+// authConfig is api.auth: the write calls' authentication methods besides
+// api.tokens, and who may cancel any build.
+type authConfig struct {
+	Kerberos struct {
+		// Keytab is the service keytab; empty: Kerberos is off.
+		Keytab    string `yaml:"keytab"`
+		Principal string `yaml:"principal"`
+	} `yaml:"kerberos"`
+	OIDC struct {
+		// Issuer is the provider's issuer URL; empty: OIDC is off.
+		Issuer         string   `yaml:"issuer"`
+		Audience       string   `yaml:"audience"`
+		RequiredScopes []string `yaml:"required_scopes"`
+		AllowedGroups  []string `yaml:"allowed_groups"`
+		UserClaim      string   `yaml:"user_claim"`
+		GroupsClaim    string   `yaml:"groups_claim"`
+	} `yaml:"oidc"`
+	AdminUsers  []string `yaml:"admin_users"`
+	AdminGroups []string `yaml:"admin_groups"`
+}
+
+// apiAuth sets opts' Kerberos, OIDC and admins from api.auth.
+func (c *config) apiAuth(opts *api.Options) error {
+	a := c.API.Auth
+	if a.Kerberos.Keytab != "" {
+		k, err := api.NewKerberosAuth(a.Kerberos.Keytab, a.Kerberos.Principal)
+		if err != nil {
+			return fmt.Errorf("api.auth.kerberos: %w", err)
+		}
+		opts.Kerberos = k
+	} else if a.Kerberos.Principal != "" {
+		return errors.New("api.auth.kerberos.principal is set but keytab is not")
+	}
+	if o := a.OIDC; o.Issuer != "" {
+		if o.Audience == "" {
+			return errors.New("api.auth.oidc.audience: required with an issuer (the aud rida's access tokens carry)")
+		}
+		opts.OIDC = &api.OIDCAuth{
+			Issuer: o.Issuer, Audience: o.Audience, RequiredScopes: o.RequiredScopes, AllowedGroups: o.AllowedGroups,
+			UserClaim: o.UserClaim, GroupsClaim: o.GroupsClaim,
+		}
+	}
+	opts.AdminUsers, opts.AdminGroups = a.AdminUsers, a.AdminGroups
+	return nil
 }
 
 // retention is the store's retention from the config: a key left out keeps

@@ -213,11 +213,15 @@ func newServer(cfg *config, forges []webhook.ForgeConfig, logger *slog.Logger) (
 	if err != nil {
 		return fail(err)
 	}
-	s.api, err = api.New(api.Options{
+	apiOpts := api.Options{
 		Store: store, Canceler: s.runner, Readier: s.runner, Logger: logger, Metrics: metrics, DataDir: cfg.DataDir,
 		Tokens: tokens, SCMURLPrefixes: cfg.API.AllowedSCM,
 		PublicURL: cfg.PublicURL, OnEnqueue: s.runner.Notify, Branches: runner.SCMBranches{Mirrors: mirrors}, Version: version,
-	})
+	}
+	if err := cfg.apiAuth(&apiOpts); err != nil {
+		return fail(err)
+	}
+	s.api, err = api.New(apiOpts)
 	if err != nil {
 		return fail(err)
 	}

@@ -65,7 +65,7 @@ func TestServe_HelpDocumentsEveryKey(t *testing.T) {
 	}
 	for _, key := range []string{"listen:", "data_dir:", "public_url:", "forges:", "secret_env", "secret_file", "modules:", "components:",
 		"module_file:", "component_ignore:", "tracked_branches:", "component_base_url:", "platform:", "rebuild_strategy:",
-		"max_builds:", "max_components:", "token_env", "api_url", "pending_deadline:", "context:", "hub_url:", "base_module_tag:", "tokens:", "allowed_scm:", "lookaside:", "nodeps:", "cancel_running:", "manual_ready:", "cascade:", "cascade_depth:", "max_body:", "delivery_commits:", "posted_statuses:", "parallel:", "sandbox:", "on_failure:", "tag_permission:", "repo_timeout:", "max_concurrent:", "body_timeout:", "http:", "read_header_timeout:", "read_timeout:", "write_timeout:", "idle_timeout:", "max_streams:", "max_streams_per_client:"} {
+		"max_builds:", "max_components:", "token_env", "api_url", "pending_deadline:", "context:", "hub_url:", "base_module_tag:", "tokens:", "allowed_scm:", "lookaside:", "nodeps:", "cancel_running:", "manual_ready:", "cascade:", "cascade_depth:", "max_body:", "delivery_commits:", "posted_statuses:", "parallel:", "sandbox:", "on_failure:", "tag_permission:", "repo_timeout:", "max_concurrent:", "body_timeout:", "http:", "read_header_timeout:", "read_timeout:", "write_timeout:", "idle_timeout:", "max_streams:", "max_streams_per_client:", "auth:", "keytab:", "principal:", "issuer:", "audience:", "required_scopes:", "allowed_groups:", "user_claim:", "groups_claim:", "admin_users:", "admin_groups:"} {
 		if !strings.Contains(errOut, key) {
 			t.Errorf("serve --help does not document %s", key)
 		}

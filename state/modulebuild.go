@@ -214,6 +214,12 @@ func (s *Store) putModuleBuild(tx *bolt.Tx, mb ModuleBuild) (*ModuleBuild, error
 		if mb.Cascade == nil {
 			mb.Cascade = prev.Cascade
 		}
+		// Fields other writers own are never undone by a put from a copy
+		// read before they wrote: a cancel recorded meanwhile
+		// (RequestCancel) stays recorded.
+		if mb.CancelRequestedBy == "" {
+			mb.CancelRequestedBy = prev.CancelRequestedBy
+		}
 	}
 	mb.UpdatedAt = now
 	subject := "modulebuild/" + strconv.FormatUint(mb.ID, 10)

@@ -70,3 +70,25 @@ func TestStore_PutModuleBuild_Transitions(t *testing.T) {
 		t.Errorf("Put bad state = %v", err)
 	}
 }
+
+// A put from a copy read before a cancel was recorded keeps the cancel.
+func TestStore_PutModuleBuild_KeepsCancel(t *testing.T) {
+	s := setup(t).store
+	ctx := context.Background()
+	mb, err := s.PutModuleBuild(ctx, ModuleBuild{Name: "m", Stream: "1", State: ModuleStateWait})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := *mb
+	if _, err := s.RequestCancel(ctx, mb.ID, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	stale.State, stale.StateReason = ModuleStateBuild, "building"
+	got, err := s.PutModuleBuild(ctx, stale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.CancelRequestedBy != "alice" {
+		t.Errorf("the stale put undid the cancel: %+v", got)
+	}
+}

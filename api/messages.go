@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/rida-build/rida/state"
 )
@@ -79,6 +80,13 @@ func eventMessage(e state.Event) string {
 		return msg
 	case state.EventModuleBuildCancel:
 		return "cancel requested: " + str("by")
+	case state.EventModuleBuildErrors:
+		errs, _ := d["errors"].([]any)
+		lines := make([]string, 0, len(errs))
+		for _, e := range errs {
+			lines = append(lines, fmt.Sprint(e))
+		}
+		return fmt.Sprintf("%d errors:\n%s", len(errs), strings.Join(lines, "\n"))
 	}
 	return ""
 }

@@ -2,6 +2,7 @@ package runner_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -205,4 +206,46 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// Five components whose repositories do not exist: the reason names the
+// first three and counts the rest, the event log keeps all five, and it is
+// the packager's failure.
+func TestRunner_ManyMissingRepositories(t *testing.T) {
+	bx := setup(t, nil)
+	var comps strings.Builder
+	for i := range 5 {
+		fmt.Fprintf(&comps, "      gone%d: {rationale: r, ref: main}\n", i)
+	}
+	mod := "document: modulemd\nversion: 2\ndata:\n  summary: s\n  description: d\n  license: {module: [MIT]}\n  components:\n    rpms:\n" + comps.String()
+	repo, err := examples.CreateRepo(filepath.Join(bx.layout.Dir, "modules", "many"), "1", map[string]string{"many.yaml": mod}, examples.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bx.store.Enqueue(context.Background(), state.BuildRequest{Module: "many", Stream: "1", Kind: state.RequestModule, ModuleRepo: repo.URL, Reasons: []string{"test"}}); err != nil {
+		t.Fatal(err)
+	}
+	bx.runner.Notify()
+	var mb state.ModuleBuild
+	select {
+	case mb = <-bx.finished:
+	case <-time.After(time.Minute):
+		t.Fatal("no build finished")
+	}
+	if mb.State != state.ModuleStateFailed || mb.FailureKind != state.FailureBuild || !strings.Contains(mb.StateReason, "and 2 more") {
+		t.Fatalf("build %s %s: %s", mb.State, mb.FailureKind, mb.StateReason)
+	}
+	events, err := bx.store.EventsSince(context.Background(), 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range events {
+		if e.Kind == state.EventModuleBuildErrors && e.Subject == fmt.Sprintf("modulebuild/%d", mb.ID) {
+			found = strings.Count(string(e.Data), "repository not found") == 5
+		}
+	}
+	if !found {
+		t.Error("the event log does not hold all five errors")
+	}
 }

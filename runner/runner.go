@@ -51,6 +51,7 @@ type Store interface {
 	BuildsWithIdentity(ctx context.Context, identity string, states ...state.ModuleState) ([]state.ModuleBuild, error)
 	StreamBuilds(ctx context.Context, module, stream string, states ...state.ModuleState) ([]state.ModuleBuild, error)
 	RequestCancel(ctx context.Context, id uint64, who string) (*state.ModuleBuild, error)
+	RecordBuildErrors(ctx context.Context, id uint64, errs []string) error
 	// CancelQueued fails a queued build whose request is still pending and
 	// takes the request out of the queue, in one transaction.
 	CancelQueued(ctx context.Context, id uint64, reason string) (*state.ModuleBuild, bool, error)
@@ -426,6 +427,18 @@ func (r *Runner) runRequest(ctx context.Context, req *state.BuildRequest) {
 		var invalid *InvalidModuleError
 		if errors.As(err, &invalid) {
 			result = state.ResultFailed
+		}
+		// The reason names the first few unresolvable components; the
+		// event log (the build's messages) keeps them all.
+		var many *modulemd.ResolveErrors
+		if errors.As(err, &many) && len(many.Errs) > 3 {
+			all := make([]string, len(many.Errs))
+			for i, e := range many.Errs {
+				all[i] = e.Error()
+			}
+			if rerr := r.opts.Store.RecordBuildErrors(ctx, first.ID, all); rerr != nil {
+				log.Error("runner: record the build's errors", "err", rerr)
+			}
 		}
 		_, _ = r.finish(ctx, first, state.ModuleStateFailed, err.Error(), result)
 		return

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -49,9 +50,12 @@ const (
 	EventRequestRequeued = "request.requeued"
 	// EventCascade: a build became ready and queued the rebuilds of the
 	// streams that buildrequire it (or a note why not).
-	EventCascade       = "modulebuild.cascade"
-	defaultEventsLimit = 100
-	maxEventsLimit     = 10000
+	EventCascade = "modulebuild.cascade"
+	// EventModuleBuildErrors: every error behind a build's failure, when
+	// its state reason names only the first few.
+	EventModuleBuildErrors = "modulebuild.errors"
+	defaultEventsLimit     = 100
+	maxEventsLimit         = 10000
 )
 
 // appendEvent writes an event in tx. data is JSON-encoded (nil → no data).
@@ -93,4 +97,17 @@ func (s *Store) EventsSince(ctx context.Context, after uint64, limit int) ([]Eve
 		return nil
 	})
 	return out, wrap("EventsSince", err)
+}
+
+// RecordBuildErrors appends every error behind module build id's failure to
+// the event log (kind EventModuleBuildErrors, data {"errors": [...]}): the
+// state reason names the first few, the log and the build's messages keep
+// them all. *NotFoundError if the build does not exist.
+func (s *Store) RecordBuildErrors(ctx context.Context, id uint64, errs []string) error {
+	return wrap("RecordBuildErrors", s.update(ctx, "RecordBuildErrors", func(tx *bolt.Tx) error {
+		if _, err := getModuleBuild(tx, id); err != nil {
+			return err
+		}
+		return s.appendEvent(tx, EventModuleBuildErrors, "modulebuild/"+strconv.FormatUint(id, 10), map[string]any{"errors": errs})
+	}))
 }

@@ -12,12 +12,14 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/rida-build/rida/state"
+	"github.com/rida-build/rida/urlpolicy"
 )
 
 // Store is what the API reads. *state.Store implements it.
@@ -116,7 +118,9 @@ type Options struct {
 	AdminUsers  []string
 	AdminGroups []string
 	// SCMURLPrefixes are the allowed prefixes of a submitted scmurl (MBS's
-	// SCMURLS). Without any, every submission is 403.
+	// SCMURLS), compared as a urlpolicy.Policy: parsed and cleaned, the
+	// host and port exactly, the path on segment boundaries. Without any,
+	// every submission is 403; New refuses a prefix that does not parse.
 	SCMURLPrefixes []string
 	// OnEnqueue is called after a write call queued a build request (wire
 	// runner.Notify). Optional.
@@ -146,9 +150,10 @@ type Options struct {
 
 // Server is the API's http.Handler.
 type Server struct {
-	opts Options
-	mux  *http.ServeMux
-	web  *webPages
+	opts    Options
+	mux     *http.ServeMux
+	web     *webPages
+	scmurls *urlpolicy.Policy
 }
 
 // New returns a Server.
@@ -177,11 +182,15 @@ func New(opts Options) (*Server, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	scmurls, err := urlpolicy.New(opts.SCMURLPrefixes...)
+	if err != nil {
+		return nil, fmt.Errorf("api: Options.SCMURLPrefixes: %w", err)
+	}
 	web, err := newWebPages()
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{opts: opts, mux: http.NewServeMux(), web: web}
+	s := &Server{opts: opts, mux: http.NewServeMux(), web: web, scmurls: scmurls}
 	s.routes()
 	return s, nil
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/rida-build/rida/state"
+	"github.com/rida-build/rida/urlpolicy"
 )
 
 func isNotFound(err error) bool { return errors.Is(err, state.ErrNotFound) }
@@ -35,6 +36,16 @@ func parseSCMURL(raw string) (repo, rev string, err error) {
 		return "", "", errorf(http.StatusBadRequest, "The submitted scmurl %q is not valid: scheme %q is not one of git, git+http(s), http(s), ssh, file", raw, u.Scheme)
 	}
 	return repo, rev, nil
+}
+
+// whyDenied is a URL policy refusal's reason, without the URL the caller
+// already shows.
+func whyDenied(err error) string {
+	var de *urlpolicy.DeniedError
+	if errors.As(err, &de) {
+		return de.Why
+	}
+	return err.Error()
 }
 
 // moduleNameOf is the module name a module repository URL stands for: its
@@ -102,13 +113,16 @@ func (s *Server) submitBuild(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	scmurl, branch := fields["scmurl"], fields["branch"]
-	if !slices.ContainsFunc(s.opts.SCMURLPrefixes, func(p string) bool { return p != "" && strings.HasPrefix(scmurl, p) }) {
-		s.fail(w, r, errorf(http.StatusForbidden, "The submitted scmurl %s is not allowed (it does not start with any configured prefix)", scmurl))
-		return
-	}
 	repo, rev, err := parseSCMURL(scmurl)
 	if err != nil {
 		s.fail(w, r, err)
+		return
+	}
+	// The repository part, parsed and cleaned, against the prefixes
+	// (never a string prefix: "https://host.evil/" is not under
+	// "https://host"); what was checked is what is fetched.
+	if repo, err = s.scmurls.Check(repo); err != nil {
+		s.fail(w, r, errorf(http.StatusForbidden, "The submitted scmurl %s is not allowed: %s", urlpolicy.Redact(scmurl), whyDenied(err)))
 		return
 	}
 	if raw, ok := body["reuse_components_from"]; ok {

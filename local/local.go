@@ -59,6 +59,7 @@ import (
 
 	"github.com/rida-build/rida/runner"
 	"github.com/rida-build/rida/scm"
+	"github.com/rida-build/rida/urlpolicy"
 )
 
 // Sandbox modes (Options.Sandbox).
@@ -117,6 +118,10 @@ type Options struct {
 	// HTTPClient fetches lookaside sources. Default: a client with a 10
 	// minute timeout.
 	HTTPClient *http.Client
+	// URLs is the policy every lookaside download must pass, the URL
+	// asked for and every redirect (a refused one fails the component,
+	// naming the URL without credentials). Default nil: any URL.
+	URLs *urlpolicy.Policy
 	// Sources writes a component's tree at a commit into its work
 	// directory. rida passes its scm.Mirrors, the bare mirrors the
 	// planner fetches on push, so a build fetches nothing it already has
@@ -207,6 +212,24 @@ func New(opts Options) (*Backend, error) {
 	opts.Test.Bwrap = cmp.Or(opts.Test.Bwrap, "bwrap")
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = &http.Client{Timeout: 10 * time.Minute}
+	}
+	if opts.URLs != nil {
+		// A cache may not redirect where the policy would not let rida go.
+		c := *opts.HTTPClient
+		next := c.CheckRedirect
+		c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+			if _, err := opts.URLs.Check(req.URL.String()); err != nil {
+				return &lookasideError{"redirected: " + err.Error()}
+			}
+			if next != nil {
+				return next(req, via)
+			}
+			if len(via) >= 10 {
+				return errors.New("stopped after 10 redirects")
+			}
+			return nil
+		}
+		opts.HTTPClient = &c
 	}
 	now := opts.Test.Now
 	if now == nil {

@@ -151,6 +151,13 @@ func (b *Backend) fetchSources(ctx context.Context, dir, cacheURL string, log io
 			u += e.algo + "/"
 		}
 		u += e.sum + "/" + url.PathEscape(e.file)
+		if b.opts.URLs != nil {
+			checked, err := b.opts.URLs.Check(u)
+			if err != nil {
+				return &lookasideError{"lookaside cache: " + err.Error()}
+			}
+			u = checked
+		}
 		fmt.Fprintf(log, "lookaside: GET %s\n", scm.Redact(u))
 		if err := b.download(ctx, root, u, e); err != nil {
 			return err
@@ -195,6 +202,11 @@ func (b *Backend) download(ctx context.Context, root *os.Root, u string, e sourc
 		return &lookasideError{fmt.Sprintf("%s: bad lookaside URL %s", e.file, shown)}
 	}
 	resp, err := b.opts.HTTPClient.Do(req)
+	var refused *lookasideError
+	if errors.As(err, &refused) {
+		// A redirect the URL policy refuses (see New): the cache's answer.
+		return &lookasideError{fmt.Sprintf("%s: %s %s", e.file, shown, refused.msg)}
+	}
 	if err != nil {
 		return fmt.Errorf("lookaside %s: %s: %s", e.file, shown, errWithoutURL(err)) // out of reach: infrastructure
 	}

@@ -5,13 +5,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/rida-build/rida/modgraph"
 	"github.com/rida-build/rida/modulemd"
+	"github.com/rida-build/rida/urlpolicy"
 )
 
 // ModuleSource is a module's modulemd file as found in its repository at one
@@ -67,6 +70,68 @@ type InitOptions struct {
 	// (MBS's buildrequire_overrides / require_overrides, {module:
 	// [streams]}) before stream expansion and resolution.
 	BuildRequireOverrides, RequireOverrides map[string][]string
+	// ComponentURLs, when set, limits the URLs a modulemd names itself
+	// (components.rpms.<c>.repository and .cache,
+	// components.modules.<m>.repository, also inside included modules).
+	// Default nil: any (rida build-local).
+	ComponentURLs *ComponentURLs
+}
+
+// ComponentURLs is what a modulemd may say about where its components come
+// from, as MBS's RPMS_ALLOW_REPOSITORY and RPMS_ALLOW_CACHE: by default
+// (the zero value) neither a repository nor a cache of its own. A module
+// that names one anyway fails at init, naming the field: the packager's
+// failure.
+type ComponentURLs struct {
+	// AllowRepository lets components (and included modules) name their
+	// own repository.
+	AllowRepository bool
+	// AllowCache lets components name their own lookaside cache.
+	AllowCache bool
+	// Policy is what an allowed repository or cache URL must pass; nil:
+	// any URL.
+	Policy *urlpolicy.Policy
+}
+
+// check refuses the component URLs of s that cu does not allow; where
+// prefixes the field names (for included modules).
+func (cu *ComponentURLs) check(s *modulemd.Stream, where string) error {
+	if cu == nil {
+		return nil
+	}
+	field := func(kind, key, f, v string, allowed bool, what string) error {
+		if v == "" {
+			return nil
+		}
+		name := where + "components." + kind + "." + key + "." + f
+		if !allowed {
+			return fmt.Errorf("%s: a %s of its own is not allowed on this server (custom component %ss are refused)", name, what, what)
+		}
+		if _, err := cu.Policy.Check(v); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		return nil
+	}
+	for _, key := range slices.Sorted(maps.Keys(s.Components.RPMs)) {
+		c := s.Components.RPMs[key]
+		if c == nil {
+			continue
+		}
+		if err := field("rpms", key, "repository", c.Repository, cu.AllowRepository, "repository"); err != nil {
+			return err
+		}
+		if err := field("rpms", key, "cache", c.Cache, cu.AllowCache, "cache"); err != nil {
+			return err
+		}
+	}
+	for _, key := range slices.Sorted(maps.Keys(s.Components.Modules)) {
+		if m := s.Components.Modules[key]; m != nil {
+			if err := field("modules", key, "repository", m.Repository, cu.AllowRepository, "repository"); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // InvalidModuleError means the module cannot be built as submitted: its
@@ -121,12 +186,16 @@ func Init(ctx context.Context, src ModuleSource, notFound error, opts InitOption
 		if err := applyOverrides(parsed, opts.BuildRequireOverrides, opts.RequireOverrides); err != nil {
 			return nil, &InvalidModuleError{Module: label, Err: err}
 		}
-		if err := includeModules(ctx, parsed, src, opts.Modules); err != nil {
+		// Before anything is fetched: the modulemd is the packager's.
+		if err := opts.ComponentURLs.check(parsed, ""); err != nil {
+			return nil, &InvalidModuleError{Module: label, Err: err}
+		}
+		if err := includeModules(ctx, parsed, src, opts.Modules, opts.ComponentURLs); err != nil {
 			// A repository out of reach is infrastructure trouble; a
-			// missing module, ref or file, or a bad modulemd, is the
-			// module's own.
+			// missing module, ref or file, a URL the policy refuses, or a
+			// bad modulemd, is the module's own.
 			var re *readIncludedError
-			if errors.As(err, &re) && !errors.Is(err, notFound) {
+			if errors.As(err, &re) && !errors.Is(err, notFound) && !errors.Is(err, urlpolicy.ErrDenied) {
 				return nil, &InfraError{Op: "init " + label, Err: err}
 			}
 			return nil, &InvalidModuleError{Module: label, Err: err}
@@ -166,7 +235,7 @@ func Init(ctx context.Context, src ModuleSource, notFound error, opts InitOption
 				// than not existing (a repository out of reach) is
 				// infrastructure trouble; everything else is the module's.
 				var re *modulemd.ResolveError
-				if errors.As(err, &re) && !errors.Is(err, notFound) {
+				if errors.As(err, &re) && !errors.Is(err, notFound) && !errors.Is(err, urlpolicy.ErrDenied) {
 					return nil, &InfraError{Op: "init " + label, Err: err}
 				}
 				return nil, &InvalidModuleError{Module: label, Err: err}
@@ -215,7 +284,7 @@ func platformStream(s *modulemd.Stream) string {
 
 // includeModules reads every module s includes and merges their components
 // into s (modulemd.Include).
-func includeModules(ctx context.Context, s *modulemd.Stream, src ModuleSource, reader ModuleReader) error {
+func includeModules(ctx context.Context, s *modulemd.Stream, src ModuleSource, reader ModuleReader, cu *ComponentURLs) error {
 	if len(s.Components.Modules) == 0 {
 		return nil
 	}
@@ -243,6 +312,9 @@ func includeModules(ctx context.Context, s *modulemd.Stream, src ModuleSource, r
 		}
 		if len(streams) != 1 {
 			return fmt.Errorf("components.modules.%s: the included modulemd holds %d streams, want 1", key, len(streams))
+		}
+		if err := cu.check(streams[0], "components.modules."+key+": "); err != nil {
+			return err
 		}
 		if streams[0].Stream == "" {
 			streams[0].Stream = ref

@@ -84,6 +84,9 @@ type Options struct {
 	DefaultRepository string
 	Platform          string
 	Marking           string
+	// ComponentURLs is passed to Init: which repositories and caches a
+	// modulemd may name itself. Default nil: any.
+	ComponentURLs *ComponentURLs
 	// RebuildStrategy is the default strategy. Default changed-and-after.
 	RebuildStrategy string
 	// CancelRunning cancels a running build when a newer request for the
@@ -538,6 +541,7 @@ func (r *Runner) init(ctx context.Context, req *state.BuildRequest, mb *state.Mo
 		Platform: r.opts.Platform, Marking: r.opts.Marking, ID: int64(mb.ID), Modules: r.opts.Modules,
 		Graph: r.opts.Graph, RequestID: req.ID,
 		BuildRequireOverrides: opts.BuildRequireOverrides, RequireOverrides: opts.RequireOverrides,
+		ComponentURLs: r.opts.ComponentURLs,
 	})
 	return src, builds, err
 }

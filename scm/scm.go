@@ -33,6 +33,8 @@ import (
 	"github.com/go-git/go-git/v5/storage/memory"
 
 	"github.com/go-git/go-billy/v5/osfs"
+
+	"github.com/rida-build/rida/urlpolicy"
 )
 
 // ErrNotFound is returned (wrapped) when a repository, ref, commit or file
@@ -80,6 +82,14 @@ type Options struct {
 	// MaxBlob is the largest file Export writes; a bigger one fails the
 	// export naming it. Default 512 MiB.
 	MaxBlob int64
+	// URLs is the policy every repository URL must pass before anything
+	// is fetched, cloned, listed or exported (after NormalizeURL); the
+	// mirror is then keyed and fetched by the URL's canonical form. A
+	// refused URL is an error matching urlpolicy.ErrDenied (not
+	// ErrNotFound). Default nil: no policy, URLs used as NormalizeURL
+	// leaves them (rida build-local, whose repositories the operator
+	// names).
+	URLs *urlpolicy.Policy
 }
 
 // Defaults of Options.
@@ -213,6 +223,31 @@ func Redact(raw string) string {
 	return u.String()
 }
 
+// Check normalizes rawURL (NormalizeURL) and applies Options.URLs: it
+// returns the URL's canonical form, which is what m fetches, or an error
+// matching urlpolicy.ErrDenied naming the URL without its password.
+func (m *Mirrors) Check(rawURL string) (string, error) {
+	u, err := NormalizeURL(rawURL)
+	if err != nil || m.opts.URLs == nil {
+		return u, err
+	}
+	c, err := m.opts.URLs.Check(u)
+	if err != nil {
+		return "", fmt.Errorf("scm: repository %w", err)
+	}
+	return c, nil
+}
+
+// ListRemoteRefs is the package's ListRemoteRefs for a URL that passes
+// Options.URLs.
+func (m *Mirrors) ListRemoteRefs(ctx context.Context, rawURL string) (map[string]string, error) {
+	u, err := m.Check(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	return ListRemoteRefs(ctx, u)
+}
+
 func (m *Mirrors) mirror(key string) *mirror {
 	t := m.locks
 	t.mu.Lock()
@@ -270,7 +305,7 @@ func (m *Mirrors) Fetch(ctx context.Context, rawURL string) (*Repo, error) {
 // in the mirror, nothing is fetched (a commit never changes); otherwise the
 // mirror is fetched (cloned the first time).
 func (m *Mirrors) get(ctx context.Context, rawURL, have string) (*Repo, error) {
-	u, err := NormalizeURL(rawURL)
+	u, err := m.Check(rawURL)
 	if err != nil {
 		return nil, err
 	}
@@ -556,7 +591,8 @@ func (r *Repo) tree(ref string) (*object.Tree, error) {
 }
 
 // ListRemoteRefs lists the refs a remote advertises (ls-remote), as full ref
-// name → commit hash, without cloning.
+// name → commit hash, without cloning. It applies no URL policy: use
+// Mirrors.ListRemoteRefs for URLs that come from content.
 func ListRemoteRefs(ctx context.Context, rawURL string) (map[string]string, error) {
 	u, err := NormalizeURL(rawURL)
 	if err != nil {
@@ -601,7 +637,7 @@ func (s Resolver) ResolveRef(ctx context.Context, repository, ref string) (strin
 		}
 		return repo.Resolve(ref)
 	}
-	refs, err := ListRemoteRefs(ctx, repository)
+	refs, err := s.Mirrors.ListRemoteRefs(ctx, repository)
 	if err != nil {
 		return "", err
 	}

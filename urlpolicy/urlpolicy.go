@@ -264,7 +264,10 @@ func canonical(raw string) (*url.URL, error) {
 	return &url.URL{Scheme: scheme, User: user, Host: host, Path: p}, nil
 }
 
-// redact removes a password from raw for messages.
+// Redact returns raw with any password replaced by "REDACTED", for
+// messages and logs; raw is returned as it is when it holds none.
+func Redact(raw string) string { return redact(raw) }
+
 func redact(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {

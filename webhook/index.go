@@ -335,7 +335,7 @@ func (p *Planner) IndexModuleRepo(ctx context.Context, repoURL, name string) (st
 	}
 	// The mirror API has no branch listing: take the remote's, then fetch,
 	// so every listed branch is in the mirror (unless deleted meanwhile).
-	refs, err := scm.ListRemoteRefs(ctx, repoURL)
+	refs, err := p.mirrors.ListRemoteRefs(ctx, repoURL)
 	if err != nil {
 		return 0, fmt.Errorf("webhook: index %s: %w", scm.Redact(repoURL), err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rida-build/rida/scm"
 	"github.com/rida-build/rida/state"
+	"github.com/rida-build/rida/urlpolicy"
 )
 
 // PlannerStore is the part of the state store the planner uses;
@@ -38,10 +39,12 @@ type lastBuilt interface {
 	LastBuiltCommit(ctx context.Context, module, stream string) (string, error)
 }
 
-// MirrorFetcher brings a repository's bare mirror up to date and returns it;
-// *scm.Mirrors implements it (one lock per repository, incremental fetch).
+// MirrorFetcher brings a repository's bare mirror up to date and returns
+// it, and lists a remote's refs; *scm.Mirrors implements it (one lock per
+// repository, incremental fetch, its URL policy applied to both).
 type MirrorFetcher interface {
 	Fetch(ctx context.Context, url string) (*scm.Repo, error)
+	ListRemoteRefs(ctx context.Context, url string) (map[string]string, error)
 }
 
 // Defaults of PlannerOptions.
@@ -93,6 +96,14 @@ type PlannerOptions struct {
 	// Default: runner.DefaultComponentBase of the module repository
 	// (".../modules/foo" gives ".../rpms"), as the runner does.
 	ComponentBaseURL string
+	// CloneURLs maps a forge kind (a delivery's Forge: "github", "gitea",
+	// "forgejo", "gitlab") to the policy its payloads' clone URLs must
+	// pass: the forge that signed a delivery vouches only for
+	// repositories on its own hosts. A delivery from a forge without an
+	// entry, or whose clone URL its entry refuses, gets the disposition
+	// "clone URL not allowed" and nothing is fetched. Default nil: clone
+	// URLs are not checked here (the mirrors' own policy still applies).
+	CloneURLs map[string]*urlpolicy.Policy
 	// Worker names this planner in plan job leases; it must be unique
 	// among running planners. Default "planner-<hostname>-<pid>".
 	Worker string
@@ -131,6 +142,7 @@ type Planner struct {
 	tracked     []string
 	defaultRef  string
 	compBase    string
+	cloneURLs   map[string]*urlpolicy.Policy
 	worker      string
 	leaseFor    time.Duration
 	poll        time.Duration
@@ -182,7 +194,7 @@ func NewPlanner(opts PlannerOptions) (*Planner, error) {
 	p := &Planner{
 		store: opts.Store, mirrors: opts.Mirrors, classifier: opts.Classifier,
 		moduleFile: mf, ignore: opts.IgnorePaths, tracked: opts.TrackedBranches,
-		defaultRef: opts.ComponentDefaultRef, compBase: opts.ComponentBaseURL, worker: worker,
+		defaultRef: opts.ComponentDefaultRef, compBase: opts.ComponentBaseURL, cloneURLs: opts.CloneURLs, worker: worker,
 		leaseFor:    cmp.Or(opts.LeaseFor, DefaultLeaseFor),
 		poll:        cmp.Or(opts.PollInterval, DefaultPollInterval),
 		rescueEvery: cmp.Or(opts.RescueInterval, DefaultRescueInterval),
@@ -345,6 +357,7 @@ const (
 	ReasonCommitGone        = "commit not in repository"
 	ReasonModulemdMissing   = "modulemd missing"
 	ReasonModulemdInvalid   = "modulemd unreadable"
+	ReasonCloneURLRefused   = "clone URL not allowed"
 	ReasonAlreadyQueued     = "redelivery: already queued"
 	ReasonAlreadyBuilt      = "redelivery: already built"
 )
@@ -359,6 +372,21 @@ func because(reason, format string, args ...any) state.PlanResult {
 func (p *Planner) plan(ctx context.Context, d *state.Delivery) (state.PlanResult, error) {
 	kind := p.classifier.Classify(d.Repo)
 	branch, isBranch := strings.CutPrefix(d.Ref, "refs/heads/")
+	if d.Before != d.After && d.CloneURL != "" && p.cloneURLs != nil {
+		// Before anything reads or records the URL: the payload names it,
+		// the forge's signature vouches only for its own hosts.
+		pol, ok := p.cloneURLs[d.Forge]
+		if !ok {
+			return because(ReasonCloneURLRefused, "%s: forge %q has no allowed hosts", scm.Redact(d.CloneURL), d.Forge), nil
+		}
+		canon, err := pol.Check(d.CloneURL)
+		if err != nil {
+			return because(ReasonCloneURLRefused, "%s deliveries clone from %s only: %v", d.Forge, pol, err), nil
+		}
+		own := *d
+		own.CloneURL = canon
+		d = &own
+	}
 	switch {
 	case d.Before == d.After:
 		return because(ReasonTestDelivery, "before == after (%s), nothing was pushed", short(d.After)), nil

@@ -72,11 +72,15 @@ func newBackend(ctx context.Context, cfg *config, store *state.Store, logger *sl
 		// Component sources come from the mirrors the planner fetches on
 		// push (data_dir/mirrors; Mirrors on one directory share their
 		// locks in the process), exported without history.
-		mirrors, err := scm.NewMirrors(scm.Options{Dir: filepath.Join(cfg.DataDir, "mirrors"), Logger: logger})
+		fetchURLs, err := cfg.fetchPolicy()
 		if err != nil {
 			return nil, "", err
 		}
-		be, err := local.New(local.Options{
+		mirrors, err := scm.NewMirrors(scm.Options{Dir: filepath.Join(cfg.DataDir, "mirrors"), Logger: logger, URLs: fetchURLs})
+		if err != nil {
+			return nil, "", err
+		}
+		be, err := local.New(local.Options{URLs: fetchURLs,
 			WorkDir: filepath.Join(cfg.DataDir, "builds"), Parallel: cfg.Backend.Local.Parallel,
 			Sandbox: sandbox, OnFailure: cfg.Backend.Local.OnFailure, Logger: logger,
 			Lookaside: cfg.Backend.Local.Lookaside, NoDeps: cfg.Backend.Local.NoDeps,

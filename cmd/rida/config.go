@@ -46,6 +46,7 @@ type config struct {
 		BodyTimeout time.Duration `yaml:"body_timeout"`
 	} `yaml:"webhook"`
 	HTTP httpConfig `yaml:"http"`
+	URLs urlsConfig `yaml:"urls"`
 	API  struct {
 		Tokens []struct {
 			Name      string `yaml:"name"`
@@ -103,6 +104,9 @@ type forgeConfig struct {
 	APIURL    string `yaml:"api_url"`
 	TokenEnv  string `yaml:"token_env"`
 	TokenFile string `yaml:"token_file"`
+	// Hosts are the URL prefixes this forge's clone URLs must be under;
+	// empty: derived from api_url (see forgeHosts).
+	Hosts []string `yaml:"hosts"`
 }
 
 // loadConfig reads path (the embedded default when empty), strictly: an
@@ -200,6 +204,9 @@ func (c *config) validate() error {
 		seen[f.Kind] = true
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
+		return err
+	}
+	if err := c.validateURLs(); err != nil {
 		return err
 	}
 	return c.classifier().Validate()

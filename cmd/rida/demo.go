@@ -63,6 +63,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		*dir = d
 	}
+	// Absolute: the repositories' file:// URLs and the URL policy need it.
+	if abs, err := filepath.Abs(*dir); err == nil {
+		*dir = abs
+	}
 	d := &demo{dir: *dir, out: stdout, errOut: stderr, timeout: *timeout, keep: *keep}
 	if err := d.run(ctx); err != nil {
 		fmt.Fprintln(stderr, "rida demo:", err)
@@ -343,7 +347,10 @@ func (d *demo) startServer(ctx context.Context) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, exe, "serve", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(d.dir, "data"))
+	// The built-in configuration fetches no file:// URL: allow the demo's
+	// own repositories (and only them; not its data dir).
+	cmd := exec.CommandContext(ctx, exe, "serve", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(d.dir, "data"),
+		"--allow-url", "file://"+filepath.Join(d.dir, "git")+"/")
 	cmd.Env = append(os.Environ(), "RIDA_WEBHOOK_SECRET="+d.secret)
 	cmd.Stderr = logf
 	stdout, err := cmd.StdoutPipe()

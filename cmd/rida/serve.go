@@ -46,10 +46,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	cfgPath := fs.String("config", "", "configuration file (default: the built-in configuration)")
 	listen := fs.String("listen", "", "override listen")
 	dataDir := fs.String("data-dir", "", "override data_dir")
+	var allowURLs stringList
+	fs.Var(&allowURLs, "allow-url", "also allow this URL prefix: fetched from, and as every forge's clone URLs (repeatable; e.g. file:///srv/git/ to try rida on local repositories)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
 	cfg, err := loadConfig(*cfgPath)
+	if err == nil && len(allowURLs) > 0 {
+		cfg.URLs.extra = allowURLs
+		if err = cfg.validateURLs(); err != nil {
+			err = fmt.Errorf("--allow-url: %w", err)
+		}
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "rida serve:", err)
 		return exitUsage
@@ -150,7 +158,15 @@ func newServer(cfg *config, forges []webhook.ForgeConfig, logger *slog.Logger) (
 	}
 	s.store = store
 	fail := func(err error) (*server, error) { store.Close(); return nil, err }
-	mirrors, err := scm.NewMirrors(scm.Options{Dir: filepath.Join(cfg.DataDir, "mirrors"), Logger: logger})
+	fetchURLs, err := cfg.fetchPolicy()
+	if err != nil {
+		return fail(err)
+	}
+	cloneURLs, err := cfg.cloneURLs()
+	if err != nil {
+		return fail(err)
+	}
+	mirrors, err := scm.NewMirrors(scm.Options{Dir: filepath.Join(cfg.DataDir, "mirrors"), Logger: logger, URLs: fetchURLs})
 	if err != nil {
 		return fail(err)
 	}
@@ -170,7 +186,7 @@ func newServer(cfg *config, forges []webhook.ForgeConfig, logger *slog.Logger) (
 		MaxBuilds: cfg.Build.MaxBuilds, DefaultRepository: cfg.Repos.ComponentBaseURL,
 		Platform: cfg.Build.Platform, Marking: cfg.Build.Marking, RebuildStrategy: cfg.Build.RebuildStrategy,
 		CancelRunning: cfg.Build.CancelRunning, ManualReady: cfg.Build.ManualReady, Logger: logger,
-		Graph: store, Failpoint: crashAt(os.Getenv("RIDA_TEST_FAILPOINT"), logger),
+		Graph: store, Failpoint: crashAt(os.Getenv("RIDA_TEST_FAILPOINT"), logger), ComponentURLs: cfg.componentURLs(fetchURLs),
 		OnFinish: func(mb state.ModuleBuild) { s.api.Metrics().ObserveBuild(mb) },
 	})
 	if err != nil {
@@ -179,7 +195,7 @@ func newServer(cfg *config, forges []webhook.ForgeConfig, logger *slog.Logger) (
 	s.planner, err = webhook.NewPlanner(webhook.PlannerOptions{
 		Store: store, Mirrors: mirrors, Classifier: cfg.classifier(), ModuleFile: cfg.Repos.ModuleFile,
 		IgnorePaths: cfg.Repos.ComponentIgnore, TrackedBranches: cfg.Repos.TrackedBranches, ComponentBaseURL: cfg.Repos.ComponentBaseURL,
-		OnEnqueue: func(state.EnqueueResult) { s.runner.Notify() }, Logger: logger,
+		OnEnqueue: func(state.EnqueueResult) { s.runner.Notify() }, Logger: logger, CloneURLs: cloneURLs,
 	})
 	if err != nil {
 		return fail(err)

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -65,7 +66,7 @@ func TestServe_HelpDocumentsEveryKey(t *testing.T) {
 	}
 	for _, key := range []string{"listen:", "data_dir:", "public_url:", "forges:", "secret_env", "secret_file", "modules:", "components:",
 		"module_file:", "component_ignore:", "tracked_branches:", "component_base_url:", "platform:", "rebuild_strategy:",
-		"max_builds:", "max_components:", "token_env", "api_url", "pending_deadline:", "context:", "hub_url:", "base_module_tag:", "tokens:", "allowed_scm:", "lookaside:", "nodeps:", "cancel_running:", "manual_ready:", "cascade:", "cascade_depth:", "max_body:", "delivery_commits:", "posted_statuses:", "parallel:", "sandbox:", "on_failure:", "tag_permission:", "repo_timeout:", "max_concurrent:", "body_timeout:", "http:", "read_header_timeout:", "read_timeout:", "write_timeout:", "idle_timeout:", "max_streams:", "max_streams_per_client:", "auth:", "keytab:", "principal:", "issuer:", "audience:", "required_scopes:", "allowed_groups:", "user_claim:", "groups_claim:", "admin_users:", "admin_groups:"} {
+		"max_builds:", "max_components:", "token_env", "api_url", "pending_deadline:", "context:", "hub_url:", "base_module_tag:", "tokens:", "allowed_scm:", "lookaside:", "nodeps:", "cancel_running:", "manual_ready:", "cascade:", "cascade_depth:", "max_body:", "delivery_commits:", "posted_statuses:", "parallel:", "sandbox:", "on_failure:", "tag_permission:", "repo_timeout:", "max_concurrent:", "body_timeout:", "http:", "read_header_timeout:", "read_timeout:", "write_timeout:", "idle_timeout:", "max_streams:", "max_streams_per_client:", "auth:", "keytab:", "principal:", "issuer:", "audience:", "required_scopes:", "allowed_groups:", "user_claim:", "groups_claim:", "admin_users:", "admin_groups:", "urls:", "allowed:", "allow_component_repository:", "allow_component_cache:", "hosts:"} {
 		if !strings.Contains(errOut, key) {
 			t.Errorf("serve --help does not document %s", key)
 		}
@@ -92,6 +93,12 @@ func startServe(t testing.TB, dataDir, secret string, extra ...string) *serverPr
 			flags, env = extra[:i], extra[i+1:]
 			break
 		}
+	}
+	if !slices.Contains(flags, "--allow-url") {
+		// The tests' repositories are file:// URLs beside the data dir,
+		// which the URL policy refuses unless allowed (file:// is off by
+		// default): allow the test's directory, as rida demo does its own.
+		flags = append([]string{"--allow-url", "file://" + filepath.Dir(dataDir) + "/"}, flags...)
 	}
 	cmd := exec.Command(exe, append([]string{"serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir}, flags...)...)
 	cmd.Env = append(append(os.Environ(), "RIDA_TEST_RUN_MAIN=1", "RIDA_WEBHOOK_SECRET="+secret), env...)

@@ -124,6 +124,17 @@ func (b *bundle) putBuild(mb state.ModuleBuild, states ...state.ModuleState) *st
 	if len(states) == 0 {
 		states = []state.ModuleState{mb.State}
 	}
+	// Like the runner, fill in the init record StartNext (or a submission)
+	// made for the request rather than adding a second one.
+	if mb.ID == 0 && mb.RequestID != 0 {
+		recs, err := b.store.RequestModuleBuilds(ctx, mb.RequestID)
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		if len(recs) == 1 && recs[0].State == state.ModuleStateInit && recs[0].Identity == "" {
+			mb.ID = recs[0].ID
+		}
+	}
 	mb.State = states[0]
 	out, err := b.store.PutModuleBuild(ctx, mb)
 	if err != nil {

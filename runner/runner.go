@@ -52,6 +52,7 @@ type Store interface {
 	StreamBuilds(ctx context.Context, module, stream string, states ...state.ModuleState) ([]state.ModuleBuild, error)
 	RequestCancel(ctx context.Context, id uint64, who string) (*state.ModuleBuild, error)
 	RecordBuildErrors(ctx context.Context, id uint64, errs []string) error
+	FinishBuild(ctx context.Context, mb state.ModuleBuild) (*state.ModuleBuild, *state.BuildRequest, error)
 	// CancelQueued fails a queued build whose request is still pending and
 	// takes the request out of the queue, in one transaction.
 	CancelQueued(ctx context.Context, id uint64, reason string) (*state.ModuleBuild, bool, error)
@@ -118,11 +119,11 @@ type Options struct {
 
 // Failpoint names: the points between two of the runner's transactions.
 const (
-	// FailpointRequestStarted: a request is running, its build not yet
-	// recorded.
+	// FailpointRequestStarted: a request is running and its init record
+	// made (one transaction), the runner has not read the modulemd yet.
 	FailpointRequestStarted = "request-started"
-	// FailpointBuildEnded: a build's final state is recorded, its request
-	// not yet finished.
+	// FailpointBuildEnded: a build's final state (and its request's end)
+	// are recorded, nothing after that has run (OnFinish, the log).
 	FailpointBuildEnded = "build-ended"
 )
 
@@ -595,6 +596,7 @@ func (r *Runner) plan(ctx context.Context, req *state.BuildRequest, src ModuleSo
 	mb.Modulemd, mb.DistTag = string(mmd), b.DistTag
 	mb.Components = componentRecords(b)
 	mb.Platform, mb.BuildRequires = platformStream(b.Modulemd), builtAgainst(b.Deps)
+	mb.RebuildStrategy = cmp.Or(mb.RebuildStrategy, r.opts.RebuildStrategy)
 	mb.State, mb.StateReason = state.ModuleStateWait, fmt.Sprintf("planned %d batches", len(b.Batches))
 	stored, err := r.opts.Store.PutModuleBuild(ctx, *mb)
 	if err != nil {
@@ -816,13 +818,14 @@ func (r *Runner) finish(ctx context.Context, mb *state.ModuleBuild, st state.Mod
 	mb.FailureKind = map[state.RequestResult]state.FailureKind{
 		state.ResultFailed: state.FailureBuild, state.ResultErrored: state.FailureInfra, state.ResultCanceled: state.FailureCanceled,
 	}[result]
-	stored, err := r.opts.Store.PutModuleBuild(ctx, *mb)
+	// The final state and, once every build of the request has ended, the
+	// request's end are one transaction.
+	stored, _, err := r.opts.Store.FinishBuild(ctx, *mb)
 	if err != nil {
 		r.opts.Logger.Error("runner: record final state", "build", mb.ID, "state", st, "err", err)
 		return nil, err
 	}
 	r.failpoint(FailpointBuildEnded)
-	r.endRequest(ctx, stored, result, reason)
 	r.mu.Lock()
 	close(r.ended)
 	r.ended = make(chan struct{})
@@ -868,34 +871,5 @@ func (r *Runner) stopBackend(ctx context.Context, b *Build) {
 		case <-time.After(delay):
 		}
 		delay *= 2
-	}
-}
-
-// endRequest finishes mb's build request once none of its builds is open any
-// more (a packager v3 module has one build per configuration). The request's
-// result is the worst of its builds': errored, failed, canceled, succeeded.
-func (r *Runner) endRequest(ctx context.Context, mb *state.ModuleBuild, result state.RequestResult, reason string) {
-	key := state.RequestKey(mb.Name, mb.Stream)
-	running, _, err := r.opts.Store.QueueSlot(ctx, key)
-	if err != nil || running == nil || running.ID != mb.RequestID {
-		return // requeued (restart) or already finished
-	}
-	siblings, err := r.opts.Store.RequestModuleBuilds(ctx, mb.RequestID)
-	if err != nil {
-		r.opts.Logger.Error("runner: finish request", "build", mb.ID, "err", err)
-		return
-	}
-	rank := map[state.RequestResult]int{state.ResultSucceeded: 0, state.ResultCanceled: 1, state.ResultFailed: 2, state.ResultErrored: 3}
-	kind := map[state.FailureKind]state.RequestResult{state.FailureBuild: state.ResultFailed, state.FailureInfra: state.ResultErrored, state.FailureCanceled: state.ResultCanceled}
-	for _, o := range siblings {
-		if !o.State.Terminal() {
-			return
-		}
-		if k, ok := kind[o.FailureKind]; ok && rank[k] > rank[result] {
-			result, reason = k, fmt.Sprintf("build %d: %s", o.ID, o.StateReason)
-		}
-	}
-	if _, err := r.opts.Store.FinishRequest(ctx, key, result, reason); err != nil && !errors.Is(err, state.ErrNotFound) {
-		r.opts.Logger.Error("runner: finish request", "build", mb.ID, "err", err)
 	}
 }

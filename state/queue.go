@@ -1,6 +1,7 @@
 package state
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -397,6 +398,24 @@ func (s *Store) StartNext(ctx context.Context) (*BuildRequest, error) {
 			entry.Running, entry.Pending = r.ID, 0
 			if err := putQueueEntry(tx, key, entry); err != nil {
 				return err
+			}
+			// The request's build record is made in this same
+			// transaction (a submission made it already), so no crash
+			// leaves a running request without a build.
+			if len(idsWithPrefix(tx.Bucket(bucketBuildsByRequest), u64(r.ID))) == 0 {
+				var o RequestOptions
+				if b := tx.Bucket(bucketRequestOpts); b != nil {
+					if _, err := getJSON(b, u64(r.ID), &o); err != nil {
+						return err
+					}
+				}
+				if _, err := s.putModuleBuild(tx, ModuleBuild{
+					Name: r.Module, Stream: r.Stream, RequestID: r.ID, State: ModuleStateInit,
+					StateReason: strings.Join(r.Reasons, "; "), ModuleRepo: r.ModuleRepo,
+					RebuildStrategy: o.RebuildStrategy, Owner: cmp.Or(o.Owner, "webhook"), Scratch: o.Scratch,
+				}); err != nil {
+					return err
+				}
 			}
 			out = r
 			return s.appendEvent(tx, EventRequestStarted, requestSubject(r.ID), map[string]any{"key": key, "kind": r.Kind})

@@ -11,19 +11,21 @@ import (
 type Reconciled struct {
 	Key       string
 	RequestID uint64
-	// Action is "requeued" (no build of it had started: a crash between
-	// StartNext and the build's first record) or "finished" (every build
-	// of it had ended: a crash between the last build's end and
-	// FinishRequest).
+	// Action is "requeued" (no build record: a file written by a rida
+	// that recorded the build after StartNext) or "finished" (every build
+	// of it had ended: a file written by a rida that finished the request
+	// after the build's end).
 	Action string
 	Result RequestResult
 }
 
-// ReconcileRunning repairs, at start-up, what a crash between two of the
-// runner's transactions can leave: a running request with no module build
-// goes back to pending (merged into the stream's pending request, if any),
-// and a running request whose builds all ended is finished with the worst
-// of their outcomes (errored, failed, canceled, succeeded). Without it the
+// ReconcileRunning repairs, at start-up, what a crash between two
+// transactions could leave in a file written by an earlier rida (StartNext
+// now makes the build record, and FinishBuild finishes the request, in the
+// same transaction): a running request with no module build goes back to
+// pending (merged into the stream's pending request, if any), and a running
+// request whose builds all ended is finished with the worst of their
+// outcomes (errored, failed, canceled, succeeded). Without it the
 // stream would never build again, since StartNext skips a stream with a
 // running request. A running request with an unfinished build is left to
 // the runner's recovery. One transaction; it reads the queue's entries
@@ -101,4 +103,46 @@ func requestOutcome(builds []ModuleBuild) (result RequestResult, reason string, 
 		}
 	}
 	return result, reason, false
+}
+
+// FinishBuild stores mb (a final state, or done) and, when every build of
+// its request has then ended and the request is the stream's running one,
+// finishes the request with the worst of their outcomes, in one
+// transaction: no crash can leave a stream with an ended build and a
+// request still running. It returns the build as stored and the request
+// when it was finished (nil otherwise).
+func (s *Store) FinishBuild(ctx context.Context, mb ModuleBuild) (*ModuleBuild, *BuildRequest, error) {
+	var (
+		stored *ModuleBuild
+		req    *BuildRequest
+	)
+	err := s.update(ctx, "FinishBuild", func(tx *bolt.Tx) error {
+		var err error
+		if stored, err = s.putModuleBuild(tx, mb); err != nil {
+			return err
+		}
+		if stored.RequestID == 0 || !stored.State.Terminal() {
+			return nil
+		}
+		key := RequestKey(stored.Name, stored.Stream)
+		entry, err := getQueueEntry(tx, key)
+		if err != nil || entry.Running != stored.RequestID {
+			return err // requeued (restart) or already finished
+		}
+		r, err := getRequest(tx, stored.RequestID)
+		if err != nil {
+			return err
+		}
+		builds, err := requestBuilds(tx, r)
+		if err != nil {
+			return err
+		}
+		result, reason, open := requestOutcome(builds)
+		if open {
+			return nil
+		}
+		req, err = s.finishRequestTx(tx, key, result, reason)
+		return err
+	})
+	return stored, req, wrap("FinishBuild", err)
 }

@@ -3,6 +3,8 @@ package state
 import (
 	"context"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 func TestStore_ReconcileRunning(t *testing.T) {
@@ -19,16 +21,48 @@ func TestStore_ReconcileRunning(t *testing.T) {
 		}
 		return r
 	}
-	// Crash after StartNext, before the build was recorded.
+	record := func(r *BuildRequest) *ModuleBuild {
+		t.Helper()
+		recs, err := s.RequestModuleBuilds(ctx, r.ID)
+		if err != nil || len(recs) != 1 || recs[0].State != ModuleStateInit {
+			t.Fatalf("StartNext did not make the request's init record: %+v %v", recs, err)
+		}
+		return &recs[0]
+	}
+	// A running request with no build: what a crash between StartNext and
+	// the build's record left in files of rida before StartNext made the
+	// record itself. Made here by removing the record StartNext wrote.
 	noBuild := start("nobuild")
+	nb := record(noBuild)
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, del := range []struct {
+			bucket, key []byte
+		}{
+			{bucketBuildsByRequest, requestIndexKey(noBuild.ID, nb.ID)},
+			{bucketBuildsByState, stateIndexKey(nb.State, nb.ID)},
+			{bucketBuildsByStream, buildsByStreamKey(nb.Name, nb.Stream, nb.ID)},
+			{bucketModuleBuilds, u64(nb.ID)},
+		} {
+			if err := tx.Bucket(del.bucket).Delete(del.key); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	// Crash after the build ended, before FinishRequest.
 	ended := start("ended")
-	if _, err := s.PutModuleBuild(ctx, ModuleBuild{Name: "ended", Stream: "1", RequestID: ended.ID, State: ModuleStateFailed, FailureKind: FailureBuild, StateReason: "Component(s) a failed to build."}); err != nil {
+	eb := record(ended)
+	eb.State, eb.FailureKind, eb.StateReason = ModuleStateFailed, FailureBuild, "Component(s) a failed to build."
+	if _, err := s.PutModuleBuild(ctx, *eb); err != nil {
 		t.Fatal(err)
 	}
 	// Still building: the runner resumes it.
 	building := start("building")
-	if _, err := s.PutModuleBuild(ctx, ModuleBuild{Name: "building", Stream: "1", RequestID: building.ID, State: ModuleStateBuild}); err != nil {
+	bb := record(building)
+	bb.State = ModuleStateBuild
+	if _, err := s.PutModuleBuild(ctx, *bb); err != nil {
 		t.Fatal(err)
 	}
 	fixed, err := s.ReconcileRunning(ctx)

@@ -69,10 +69,12 @@ func TestFlow_QueueToSuccess(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			mb, err := s.PutModuleBuild(ctx, state.ModuleBuild{Name: "foo", Stream: "main", RequestID: req.ID, State: state.ModuleStateInit})
-			if err != nil {
-				t.Fatal(err)
+			// StartNext made the request's init record.
+			recs, err := s.RequestModuleBuilds(ctx, req.ID)
+			if err != nil || len(recs) != 1 || recs[0].State != state.ModuleStateInit {
+				t.Fatalf("init record: %+v %v", recs, err)
 			}
+			mb := &recs[0]
 			mb.State, mb.Version, mb.Context = state.ModuleStateWait, 20260301, "c0ffee42"
 			mb.Components = []state.ComponentBuild{
 				{Key: "module-build-macros", Batch: 1, State: "queued"},

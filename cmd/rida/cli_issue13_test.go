@@ -131,7 +131,13 @@ func TestCLI_RerunWatch(t *testing.T) {
 			if err != nil || rq == nil || rq.Module != "foo" {
 				continue
 			}
-			mb, err := st.PutModuleBuild(ctx, state.ModuleBuild{Name: "foo", Stream: "main", Version: 9, Context: "c9", RequestID: rq.ID, State: state.ModuleStateInit})
+			// StartNext made the request's init record; fill it in.
+			recs, err := st.RequestModuleBuilds(ctx, rq.ID)
+			if err != nil || len(recs) != 1 {
+				return
+			}
+			recs[0].Version, recs[0].Context = 9, "c9"
+			mb, err := st.PutModuleBuild(ctx, recs[0])
 			if err != nil {
 				return
 			}

@@ -93,3 +93,35 @@ func TestStore_ReconcileRunning(t *testing.T) {
 		t.Errorf("second run: %+v %v", again, err)
 	}
 }
+
+// FinishBuild ends the request with the build that ends it, in the same
+// transaction, with the worst outcome of its builds.
+func TestStore_FinishBuild(t *testing.T) {
+	s := setup(t).store
+	ctx := context.Background()
+	if _, err := s.Enqueue(ctx, BuildRequest{Module: "m", Stream: "1", Kind: RequestModule, Reasons: []string{"push"}}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.StartNext(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, _ := s.RequestModuleBuilds(ctx, r.ID)
+	first := recs[0]
+	second, err := s.PutModuleBuild(ctx, ModuleBuild{Name: "m", Stream: "1", RequestID: r.ID, State: ModuleStateBuild})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.State, first.FailureKind, first.StateReason = ModuleStateFailed, FailureBuild, "Component(s) a failed to build."
+	if _, req, err := s.FinishBuild(ctx, first); err != nil || req != nil {
+		t.Fatalf("first build ended: request %+v %v, want it still running", req, err)
+	}
+	second.State = ModuleStateReady
+	_, req, err := s.FinishBuild(ctx, *second)
+	if err != nil || req == nil || req.Result != ResultFailed || req.State != RequestFinished {
+		t.Fatalf("last build ended: request %+v %v, want finished failed", req, err)
+	}
+	if run, _, _ := s.QueueSlot(ctx, "m:1"); run != nil {
+		t.Errorf("still running: %+v", run)
+	}
+}

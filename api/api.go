@@ -263,13 +263,21 @@ func (s *Server) routes() {
 // GET, HEAD and OPTIONS) and every backup is logged once as an audit line:
 // who (the token's name, never the token), what (method, path, the build
 // or request ids it named or made) and the answer's status.
+//
+// With Options.Metrics, every request's duration is observed by the route
+// pattern it matched (Metrics.HTTP).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.opts.Metrics.HTTP(w, r, s.serve)
+}
+
+// serve answers r and returns the request the mux routed.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) *http.Request {
 	if r.Method == http.MethodGet {
 		w.Header().Set("Access-Control-Allow-Origin", "*")
 	}
 	if !isWrite(r) {
 		s.mux.ServeHTTP(w, r)
-		return
+		return r
 	}
 	w = &challengeWriter{ResponseWriter: w, s: s}
 	rec := &auditRecord{}
@@ -282,6 +290,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	attrs = append(attrs, rec.attrs...)
 	s.opts.Logger.Info("api: audit", attrs...)
+	return r
 }
 
 func isWrite(r *http.Request) bool {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -29,8 +31,14 @@ type MetricsOptions struct {
 	// metrics.
 	Store MetricsStore
 	// ComponentBuckets are the histogram buckets (seconds) of component
-	// build durations. Default 10s … 4h.
+	// build durations. Default 1s … 4h.
 	ComponentBuckets []float64
+	// HTTPBuckets are the histogram buckets (seconds) of API request
+	// durations. Default 5ms … 60s.
+	HTTPBuckets []float64
+	// Version is rida's version, the version label of rida_build_info.
+	// Default "dev".
+	Version string
 	// Now is the clock for ages. Default time.Now.
 	Now func() time.Time
 }
@@ -43,6 +51,8 @@ type Metrics struct {
 	webhooks    *prometheus.CounterVec
 	statusPosts *prometheus.CounterVec
 	firstStatus prometheus.Histogram
+	finished    *prometheus.CounterVec
+	httpDur     *prometheus.HistogramVec
 	// componentDur is observed as builds end (ObserveBuild), not computed
 	// from every stored build at each scrape.
 	componentDur *prometheus.HistogramVec
@@ -58,6 +68,9 @@ type Metrics struct {
 //	rida_queue_oldest_pending_age_seconds            gauge (store, at scrape; 0 when empty)
 //	rida_module_builds{state}                        gauge: builds by state (store, at scrape)
 //	rida_component_build_duration_seconds{state}     histogram of finished components (ObserveBuild, as builds end)
+//	rida_module_builds_finished_total{outcome}       counter of module builds that ended (ObserveBuild)
+//	rida_http_request_duration_seconds{route,code}   histogram of API requests by route pattern (HTTP)
+//	rida_build_info{version,revision,go_version}     gauge, always 1
 func NewMetrics(opts MetricsOptions) (*Metrics, error) {
 	if opts.Registry == nil {
 		return nil, errors.New("api: MetricsOptions.Registry is required")
@@ -66,7 +79,13 @@ func NewMetrics(opts MetricsOptions) (*Metrics, error) {
 		opts.Now = time.Now
 	}
 	if len(opts.ComponentBuckets) == 0 {
-		opts.ComponentBuckets = []float64{10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400}
+		opts.ComponentBuckets = []float64{1, 2, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400}
+	}
+	if len(opts.HTTPBuckets) == 0 {
+		opts.HTTPBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}
+	}
+	if opts.Version == "" {
+		opts.Version = "dev"
 	}
 	m := &Metrics{
 		reg: opts.Registry,
@@ -85,7 +104,18 @@ func NewMetrics(opts MetricsOptions) (*Metrics, error) {
 		Name: "rida_component_build_duration_seconds", Help: "Durations of component builds (not reused ones) of the module builds that ended since rida started, by final state.",
 		Buckets: opts.ComponentBuckets,
 	}, []string{"state"})
-	cs := []prometheus.Collector{m.webhooks, m.statusPosts, m.firstStatus, m.componentDur}
+	m.finished = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "rida_module_builds_finished_total", Help: "Module builds that ended since rida started, by outcome (ready, done, garbage, failed, error, cancelled).",
+	}, []string{"outcome"})
+	m.httpDur = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "rida_http_request_duration_seconds", Help: "Time to answer API, page and download requests, by route pattern and status code class (event streams and backups last as long as the client reads).",
+		Buckets: opts.HTTPBuckets,
+	}, []string{"route", "code"})
+	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "rida_build_info", Help: "rida's version, VCS revision and Go version; always 1.",
+	}, []string{"version", "revision", "go_version"})
+	info.WithLabelValues(opts.Version, vcsRevision(), runtime.Version()).Set(1)
+	cs := []prometheus.Collector{m.webhooks, m.statusPosts, m.firstStatus, m.componentDur, m.finished, m.httpDur, info}
 	if opts.Store != nil {
 		cs = append(cs, newStoreCollector(opts))
 	}
@@ -156,6 +186,13 @@ func (r *statusRecorder) WriteHeader(code int) {
 
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
+// Flush lets streaming answers (event streams) flush through the recorder.
+func (r *statusRecorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
 // StatusPosted counts one commit status post to forge with outcome (for
 // example "ok", "retry", "failed"). The status outbox calls it.
 func (m *Metrics) StatusPosted(forge, outcome string) {
@@ -221,13 +258,71 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// ObserveBuild records the durations of mb's built (not reused) components
-// in rida_component_build_duration_seconds; the runner calls it once per
-// build that ends.
+// vcsRevision is the VCS revision the binary was built from ("" when the
+// build recorded none, as in tests).
+func vcsRevision() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" {
+			return s.Value
+		}
+	}
+	return ""
+}
+
+// BuildOutcome is the outcome label of rida_module_builds_finished_total
+// for a build that ended: its state (ready, done, garbage), or for a
+// failed build failed (the build's fault), error (infrastructure) or
+// cancelled.
+func BuildOutcome(mb state.ModuleBuild) string {
+	if mb.State != state.ModuleStateFailed {
+		return mb.State.String()
+	}
+	switch mb.FailureKind {
+	case state.FailureInfra:
+		return "error"
+	case state.FailureCanceled:
+		return "cancelled"
+	}
+	return "failed"
+}
+
+// HTTP observes the duration of every request h answers in
+// rida_http_request_duration_seconds, labelled by the route pattern the
+// ServeMux matched (r.Pattern, e.g. "GET /builds/{id}", never the raw
+// path, so the label set stays bounded) and the status code class. h
+// answers the request and returns the request the ServeMux routed (which
+// carries the pattern).
+func (m *Metrics) HTTP(w http.ResponseWriter, r *http.Request, h func(http.ResponseWriter, *http.Request) *http.Request) {
+	if m == nil {
+		h(w, r)
+		return
+	}
+	start := time.Now()
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	routed := h(rec, r)
+	m.httpDur.WithLabelValues(cmpOr(routed.Pattern, "unmatched"), codeClass(rec.status)).Observe(time.Since(start).Seconds())
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// ObserveBuild counts mb in rida_module_builds_finished_total by its
+// outcome (BuildOutcome) and records the durations of its built (not
+// reused) components in rida_component_build_duration_seconds; the runner
+// calls it once per build that ends.
 func (m *Metrics) ObserveBuild(mb state.ModuleBuild) {
 	if m == nil {
 		return
 	}
+	m.finished.WithLabelValues(BuildOutcome(mb)).Inc()
 	for _, c := range mb.Components {
 		if c.Started.IsZero() || c.Finished.IsZero() || c.State == "reused" {
 			continue

@@ -225,7 +225,7 @@ func newServer(cfg *config, forges []webhook.ForgeConfig, logger *slog.Logger) (
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics, err := api.NewMetrics(api.MetricsOptions{Registry: reg, Store: store})
+	metrics, err := api.NewMetrics(api.MetricsOptions{Registry: reg, Store: store, Version: version})
 	if err != nil {
 		return fail(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -158,9 +159,9 @@ func (c *config) validate() error {
 	case c.Backend.Kind != "local" && c.Backend.Kind != "koji":
 		return fmt.Errorf("backend.kind: %q is not supported (supported: local, koji)", c.Backend.Kind)
 	}
-	// public_url is empty by default: the API then builds its links from
-	// each request's own scheme and Host, and commit statuses carry no
-	// link (a listen address such as 127.0.0.1:8080 is no use to a forge).
+	// public_url is empty by default: rida serve then uses the address it
+	// is bound to (listenURL), for commit status links and API paging
+	// links alike. An explicit public_url always wins.
 	if c.PublicURL != "" {
 		u, err := url.Parse(c.PublicURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -423,4 +424,21 @@ func (h httpConfig) server(handler http.Handler) *http.Server {
 		WriteTimeout:      cmp.Or(h.WriteTimeout, defaultWriteTimeout),
 		IdleTimeout:       cmp.Or(h.IdleTimeout, defaultIdleTimeout),
 	}
+}
+
+// listenURL is the default public_url: http:// and the address rida is
+// bound to (so listen: 127.0.0.1:0 gives the real port). A wildcard
+// address (0.0.0.0, ::) is no use in a link: the machine's host name
+// stands for it.
+func listenURL(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "http://" + addr.String()
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		if h, err := os.Hostname(); err == nil && h != "" {
+			host = h
+		}
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }

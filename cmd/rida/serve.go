@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -75,17 +76,21 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	level, _ := parseLevel(cfg.LogLevel)
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		fmt.Fprintln(stderr, "rida serve:", err)
+		return exitInfra
+	}
+	defer ln.Close()
+	// Without public_url, links (commit statuses, API paging) use the
+	// address rida is bound to, known only now (listen: …:0).
+	cfg.PublicURL = cmp.Or(cfg.PublicURL, listenURL(ln.Addr()))
 	srv, err := newServer(cfg, forges, logger)
 	if err != nil {
 		fmt.Fprintln(stderr, "rida serve:", err)
 		return exitInfra
 	}
 	defer srv.close()
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		fmt.Fprintln(stderr, "rida serve:", err)
-		return exitInfra
-	}
 	if err := srv.start(ctx); err != nil {
 		fmt.Fprintln(stderr, "rida serve:", err)
 		return exitInfra

@@ -539,10 +539,31 @@ func (st *buildState) removeAux(ids ...int) {
 }
 
 type repoReqInfo struct {
-	ID       int      `json:"id"`
-	Active   bool     `json:"active"`
-	CreateTS *float64 `json:"create_ts"`
-	UpdateTS *float64 `json:"update_ts"`
+	ID        int      `json:"id"`
+	Active    bool     `json:"active"`
+	CreateTS  *float64 `json:"create_ts"`
+	UpdateTS  *float64 `json:"update_ts"`
+	TaskID    *int     `json:"task_id"`
+	TaskState *int     `json:"task_state"`
+	Tries     int      `json:"tries"`
+}
+
+// progress is what changes while the hub works a repo request: its task,
+// the task's state and the number of tries.
+func (r repoReqInfo) progress() string {
+	s := fmt.Sprint(r.Tries)
+	if r.TaskID != nil {
+		s += fmt.Sprintf(" task %d", *r.TaskID)
+	}
+	if r.TaskState != nil {
+		s += fmt.Sprintf(" state %d", *r.TaskState)
+	}
+	return s
+}
+
+// working reports whether a builder works the request's task now.
+func (r repoReqInfo) working() bool {
+	return r.TaskState != nil && (*r.TaskState == taskOpen || *r.TaskState == taskAssigned)
 }
 
 // took is how long the hub took to fulfil the request, -1 if unknown.
@@ -562,6 +583,12 @@ func (r repoReqInfo) took() time.Duration {
 // closed, it requests the build tag's repo (repo.request, or newRepo on
 // hubs before 1.35) and watches it in the same polls as the remaining
 // tagBuild tasks. It returns when everything is done.
+//
+// A repo request that makes no progress (no task, or one no builder
+// works, unchanged) for half of RepoTimeout, or that ends without a repo,
+// gets one newRepo fallback; the first of the two to give a repo ends the
+// wait. If the fallback fails too, or nothing gives a repo within
+// RepoTimeout, the error names what was waited on.
 //
 // Builds known to be tagged already (j.inBuildTag, j.inTag: reused builds,
 // whose tags Reuse looked up) are not tagged again. When the batch was
@@ -673,6 +700,13 @@ func (be *Backend) tagBatch(ctx context.Context, st *buildState, jobs []*job, re
 	reqID, repoTask := 0, 0
 	var repoSent, repoWarned time.Time
 	warnEvery := min(repoWarnEvery, be.opts.RepoTimeout/4)
+	// The newRepo fallback of a repo request: fallback is its task (0
+	// until started), reqEnded whether the request ended without a repo;
+	// lastProgress is when the request last changed (reqSeen).
+	fallback, reqEnded := 0, false
+	var lastProgress time.Time
+	reqSeen := ""
+	stallAfter := be.opts.RepoTimeout / 2
 	for changed := true; ; {
 		if !repoRequested && len(gate) == 0 {
 			// Everything of this batch is in the build tag: the repo's
@@ -693,6 +727,7 @@ func (be *Backend) tagBatch(ctx context.Context, st *buildState, jobs []*job, re
 					return errors.New("repo: koji: repo.request answered neither a repo nor a request")
 				default:
 					reqID = r.Request.ID
+					reqSeen = r.Request.progress()
 				}
 			} else {
 				if err := callInto(ctx, be.c, &repoTask, "newRepo", st.buildTag); err != nil {
@@ -702,6 +737,22 @@ func (be *Backend) tagBatch(ctx context.Context, st *buildState, jobs []*job, re
 				defer st.removeAux(repoTask)
 			}
 			repoSent = time.Now()
+			lastProgress = repoSent
+		}
+		if reqID != 0 && !repoReady && fallback == 0 && time.Now().Before(repoSent.Add(be.opts.RepoTimeout)) &&
+			(reqEnded || time.Since(lastProgress) >= stallAfter) {
+			// The request is stuck: ask for the repo directly, once.
+			why := fmt.Sprintf("made no progress for %s", time.Since(lastProgress).Round(time.Millisecond))
+			if reqEnded {
+				why = "ended without a repo"
+			}
+			be.log.Warn("koji: repo request "+why+"; falling back to newRepo", "tag", st.buildTag, "request", reqID)
+			if err := callInto(ctx, be.c, &fallback, "newRepo", st.buildTag); err != nil {
+				return fmt.Errorf("repo: koji: repo request %d for %s %s, and newRepo failed: %w", reqID, st.buildTag, why, err)
+			}
+			repoTask, changed = fallback, true
+			st.addAux(fallback)
+			defer st.removeAux(fallback)
 		}
 		if len(open) == 0 && repoReady && repoTask == 0 {
 			return nil
@@ -716,7 +767,10 @@ func (be *Backend) tagBatch(ctx context.Context, st *buildState, jobs []*job, re
 			if deadline := repoSent.Add(be.opts.RepoTimeout); time.Now().Before(deadline) {
 				due = earliest(due, deadline)
 			} else {
-				return be.repoTimedOut(st, reqID, repoTask, newAPI)
+				return be.repoTimedOut(st, reqID, fallback, repoTask, newAPI, reqEnded)
+			}
+			if reqID != 0 && fallback == 0 {
+				due = earliest(due, lastProgress.Add(stallAfter))
 			}
 			if waited := time.Since(repoSent); waited >= warnEvery && time.Since(repoWarned) >= warnEvery {
 				repoWarned = time.Now()
@@ -732,7 +786,8 @@ func (be *Backend) tagBatch(ctx context.Context, st *buildState, jobs []*job, re
 			ids = append(ids, repoTask)
 		}
 		calls := taskInfoCalls(ids)
-		if reqID != 0 && !repoReady {
+		pollReq := reqID != 0 && !repoReady && !reqEnded
+		if pollReq {
 			calls = append(calls, MultiCallEntry{Method: "repo.checkRequest", Args: []any{reqID}})
 		}
 		var res []MultiCallResult
@@ -767,6 +822,11 @@ func (be *Backend) tagBatch(ctx context.Context, st *buildState, jobs []*job, re
 			changed = true
 			if in.State != taskClosed {
 				err := be.taskFailure(ctx, in)
+				if id == fallback {
+					be.log.Warn("koji: the newRepo fallback failed too", "tag", st.buildTag, "request", reqID, "task", id)
+					return fmt.Errorf("repo: koji: no repo of %s: repo request %d (repo.request) %s, and the newRepo fallback (task %d) failed: %w",
+						st.buildTag, reqID, reqState(reqEnded), id, err)
+				}
 				if id == repoTask || !alreadyTagged(err) {
 					return fmt.Errorf("tag: %w", err)
 				}
@@ -785,7 +845,7 @@ func (be *Backend) tagBatch(ctx context.Context, st *buildState, jobs []*job, re
 			}
 		}
 		open = still
-		if reqID != 0 && !repoReady {
+		if pollReq && !repoReady {
 			var c struct {
 				Repo    map[string]any `json:"repo"`
 				Request repoReqInfo    `json:"request"`
@@ -796,19 +856,39 @@ func (be *Backend) tagBatch(ctx context.Context, st *buildState, jobs []*job, re
 			switch {
 			case c.Repo != nil:
 				repoReady, changed = true, true
+				repoTask = 0 // a fallback still running is not waited for
 				be.est.observe(kindRepo, c.Request.took())
 			case !c.Request.Active:
-				return fmt.Errorf("repo: koji: repo request %d for %s ended without a repo", reqID, st.buildTag)
+				reqEnded, changed = true, true
+				if fallback != 0 {
+					be.log.Warn("koji: repo request ended without a repo; waiting for the newRepo fallback", "tag", st.buildTag, "request", reqID, "task", fallback)
+				}
+			default:
+				if p := c.Request.progress(); p != reqSeen || c.Request.working() {
+					reqSeen, lastProgress = p, time.Now()
+				}
 			}
 		}
 	}
 }
 
+// reqState says how a repo request that gave no repo ended.
+func reqState(ended bool) string {
+	if ended {
+		return "ended without a repo"
+	}
+	return "made no progress"
+}
+
 // repoTimedOut is the error of a repo wait that reached RepoTimeout.
-func (be *Backend) repoTimedOut(st *buildState, reqID, repoTask int, newAPI bool) error {
+func (be *Backend) repoTimedOut(st *buildState, reqID, fallback, repoTask int, newAPI, reqEnded bool) error {
 	what := fmt.Sprintf("repo request %d (repo.request) is still open (is kojira running on the hub?)", reqID)
-	if !newAPI {
+	switch {
+	case !newAPI:
 		what = fmt.Sprintf("newRepo task %d is still open (does a builder take createrepo tasks?)", repoTask)
+	case fallback != 0:
+		what = fmt.Sprintf("repo request %d (repo.request) %s (is kojira running on the hub?), and its newRepo fallback, task %d, is still open (does a builder take createrepo tasks?)",
+			reqID, reqState(reqEnded), fallback)
 	}
 	be.log.Warn("koji: gave up waiting for the build tag's repo", "tag", st.buildTag, "request", reqID, "task", repoTask, "timeout", be.opts.RepoTimeout)
 	return fmt.Errorf("repo: koji: no repo of %s within %s (backend.koji.repo_timeout): %s", st.buildTag, be.opts.RepoTimeout, what)

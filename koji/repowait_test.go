@@ -78,7 +78,21 @@ func TestBackend_RepoWaitTimesOut(t *testing.T) {
 			}
 			tag := "module-stalled-master-20260101000000-c0ffee42-build"
 			msg := err.Error()
-			for _, want := range []string{tag, fmt.Sprintf(tc.what, id), "within 300ms", "backend.koji.repo_timeout"} {
+			wants := []string{tag, fmt.Sprintf(tc.what, id), "within 300ms", "backend.koji.repo_timeout"}
+			if tc.version == "1.35.3" {
+				// The request's fallback: one newRepo call, its task named.
+				var fb []int
+				for _, tid := range bd.hub.TaskIDs("newRepo") {
+					if tid != taskOf(bd.hub, id) {
+						fb = append(fb, tid)
+					}
+				}
+				if len(fb) != 1 {
+					t.Fatalf("newRepo fallback tasks %v", fb)
+				}
+				wants = append(wants, fmt.Sprintf("newRepo fallback, task %d, is still open", fb[0]))
+			}
+			for _, want := range wants {
 				if !strings.Contains(msg, want) {
 					t.Errorf("error %q does not name %q", msg, want)
 				}
@@ -92,6 +106,125 @@ func TestBackend_RepoWaitTimesOut(t *testing.T) {
 				t.Errorf("log:\n%s", out)
 			}
 		})
+	}
+}
+
+// taskOf is the newRepo task the hub double started for repo request id
+// (0 if none), as repo.checkRequest answers.
+func taskOf(h *kojitest.Hub, id int) int {
+	c, err := koji.NewClient(koji.ClientOptions{HubURL: h.URL, Logger: quiet})
+	if err != nil {
+		return 0
+	}
+	v, err := c.Call(context.Background(), "repo.checkRequest", id)
+	if err != nil {
+		return 0
+	}
+	var r struct {
+		Request struct {
+			TaskID int `json:"task_id"`
+		} `json:"request"`
+	}
+	if v.Decode(&r) != nil {
+		return 0
+	}
+	return r.Request.TaskID
+}
+
+// newRepoCalls counts the newRepo calls the hub double got.
+func newRepoCalls(h *kojitest.Hub) int {
+	n := 0
+	for _, c := range h.FlatCalls() {
+		if c.Method == "newRepo" {
+			n++
+		}
+	}
+	return n
+}
+
+// A repo request nothing works (no task) gets one newRepo fallback after
+// half of RepoTimeout, and the fallback's repo ends the wait: the build
+// completes.
+func TestBackend_RepoRequestFallsBackToNewRepo(t *testing.T) {
+	bd := setup(t, kojitest.Options{StallRepoRequests: true})
+	var log syncBuffer
+	be := repoWaitBackend(t, bd, 2*time.Second, &log)
+	b := mustPlan(t, testStream("fallback", map[string]int64{"a": 0, "b": 1}), 25)
+	start := time.Now()
+	if _, err := runner.Execute(context.Background(), be, b, runner.ExecuteOptions{Logger: quiet}); err != nil {
+		t.Fatal(err)
+	}
+	// Two regenerations (after the macros batch and after a's batch), each
+	// one request and one fallback; b's is the last batch (no wait).
+	if n := newRepoCalls(bd.hub); n != 2 {
+		t.Errorf("%d newRepo calls, want 2 (one per stuck request)", n)
+	}
+	if took := time.Since(start); took < 2*time.Second || took > 10*time.Second {
+		t.Errorf("took %s, want two waits of about half the repo_timeout", took)
+	}
+	if !strings.Contains(log.String(), `msg="koji: repo request made no progress for`) ||
+		!strings.Contains(log.String(), `falling back to newRepo"`) {
+		t.Errorf("log:\n%s", log.String())
+	}
+	for _, c := range b.Batches[len(b.Batches)-1].Components {
+		if c.State != runner.ComponentComplete {
+			t.Errorf("%s: %s", c.Key, c.State)
+		}
+	}
+}
+
+// A repo request that makes progress (a builder works its task) is not
+// given a fallback.
+func TestBackend_RepoRequestWorkedNoFallback(t *testing.T) {
+	bd := setup(t, kojitest.Options{RepoDuration: 600 * time.Millisecond})
+	var log syncBuffer
+	be := repoWaitBackend(t, bd, 800*time.Millisecond, &log)
+	b := mustPlan(t, testStream("worked", map[string]int64{"a": 0}), 26)
+	if _, err := runner.Execute(context.Background(), be, b, runner.ExecuteOptions{Logger: quiet}); err != nil {
+		t.Fatal(err)
+	}
+	if n := newRepoCalls(bd.hub); n != 0 {
+		t.Errorf("%d newRepo calls on requests being worked", n)
+	}
+}
+
+// When the fallback fails too, the build ends as infrastructure trouble
+// naming the request and the failed newRepo task, before the deadline.
+func TestBackend_RepoFallbackFails(t *testing.T) {
+	bd := setup(t, kojitest.Options{StallRepoRequests: true, RepoDuration: kojitest.Manual})
+	var log syncBuffer
+	be := repoWaitBackend(t, bd, 10*time.Second, &log)
+	b := mustPlan(t, testStream("nofallback", map[string]int64{"a": 0}), 27)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		for ctx.Err() == nil {
+			if ids := bd.hub.TaskIDs("newRepo"); len(ids) > 0 {
+				_ = bd.hub.FailTask(ids[0], "createrepo_c: no space left on device")
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	start := time.Now()
+	_, err := runner.Execute(context.Background(), be, b, runner.ExecuteOptions{Logger: quiet})
+	var ie *runner.InfraError
+	if !errors.As(err, &ie) {
+		t.Fatalf("want an InfraError, got %v", err)
+	}
+	if took := time.Since(start); took > 9*time.Second {
+		t.Errorf("took %s: the failed fallback should end the wait", took)
+	}
+	ids := bd.hub.TaskIDs("newRepo")
+	if len(ids) != 1 {
+		t.Fatalf("newRepo tasks %v", ids)
+	}
+	msg := err.Error()
+	for _, want := range []string{"module-nofallback-master-20260101000000-c0ffee42-build", "(repo.request) made no progress",
+		fmt.Sprintf("newRepo fallback (task %d) failed", ids[0]), "no space left on device"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q does not name %q", msg, want)
+		}
 	}
 }
 

@@ -52,6 +52,10 @@ type Options struct {
 	BuildDuration time.Duration
 	TagDuration   time.Duration
 	RepoDuration  time.Duration
+	// StallRepoRequests leaves repo requests (repo.request) unworked: no
+	// newRepo task is ever started for them, as on a hub whose repo queue
+	// nothing works. newRepo itself still works.
+	StallRepoRequests bool
 	// NVR names the build a build task produces from its source. Default:
 	// an uploaded SRPM gives the NVR in its file name; an SCM URL gives
 	// the repository's base name, version "1.0" and release "1" followed by

@@ -1005,10 +1005,12 @@ func (h *Hub) repoRequest(c *callCtx, a bound) (any, *wire.Fault) {
 	now := h.opts.Now()
 	q := &repoRequest{id: h.id("request"), tagID: t.id, minEvent: minEvent, active: true,
 		owner: c.session.user, created: now, updated: now, tries: 1}
-	// kojira picks the request up and starts a newRepo task.
-	tk := h.newTask("newRepo", []any{t.name, nil, map[string]any{}}, c.session.user, 15, h.opts.RepoDuration)
-	tk.repoTagID, tk.event = t.id, minEvent
-	q.taskID = tk.id
+	if !h.opts.StallRepoRequests {
+		// kojira picks the request up and starts a newRepo task.
+		tk := h.newTask("newRepo", []any{t.name, nil, map[string]any{}}, c.session.user, 15, h.opts.RepoDuration)
+		tk.repoTagID, tk.event = t.id, minEvent
+		q.taskID = tk.id
+	}
 	h.requests[q.id] = q
 	return map[string]any{"repo": nil, "request": h.requestInfo(q), "duplicate": false}, nil
 }

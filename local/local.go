@@ -300,15 +300,7 @@ func (b *Backend) SandboxProblem() error { return b.sandboxProblem }
 
 // BuildDir returns the directory of build b under WorkDir.
 func (b *Backend) BuildDir(build *runner.Build) string {
-	name := fmt.Sprintf("%s-%s-%d-%s-%d", build.Name, build.Stream, build.Version, build.Context, build.ID)
-	name = strings.Map(func(r rune) rune {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '.', r == '_', r == '+':
-			return r
-		}
-		return '_'
-	}, name)
-	return filepath.Join(b.opts.WorkDir, name)
+	return TreeDir(b.opts.WorkDir, build.Name, build.Stream, build.Version, build.Context, build.ID)
 }
 
 // BatchRepos returns, in batch order, when each finished batch's output

@@ -76,6 +76,9 @@ func putBuildIndexes(tx *bolt.Tx, mb *ModuleBuild) error {
 			return err
 		}
 	}
+	if err := indexTree(tx, mb); err != nil {
+		return err
+	}
 	return tx.Bucket(bucketBuildsByStream).Put(buildsByStreamKey(mb.Name, mb.Stream, mb.ID), []byte{byte(mb.State)})
 }
 

@@ -111,6 +111,10 @@ type ModuleBuild struct {
 	// stays done, and nothing reuses, resolves, cascades from or reports
 	// it.
 	Scratch bool `json:"scratch,omitempty"`
+	// TreePrunedAt is when retention removed the build's tree (the local
+	// backend's directory: logs, repository, rpm database); zero while it
+	// is kept. Set by MarkTreePruned and kept by later puts.
+	TreePrunedAt time.Time `json:"tree_pruned_at,omitzero"`
 }
 
 // BuiltAgainst is one module build a build was built against.
@@ -219,6 +223,9 @@ func (s *Store) putModuleBuild(tx *bolt.Tx, mb ModuleBuild) (*ModuleBuild, error
 		// (RequestCancel) stays recorded.
 		if mb.CancelRequestedBy == "" {
 			mb.CancelRequestedBy = prev.CancelRequestedBy
+		}
+		if mb.TreePrunedAt.IsZero() {
+			mb.TreePrunedAt = prev.TreePrunedAt
 		}
 	}
 	mb.UpdatedAt = now

@@ -23,12 +23,19 @@ type Retention struct {
 	// PostedStatuses: status outbox entries the forge has (posted, or
 	// refused for good) and that did not change since.
 	PostedStatuses time.Duration
+	// FailedTrees: the build trees of failed (and garbage) builds, from
+	// when the build ended. Prune leaves trees alone: see TreeCandidates.
+	FailedTrees time.Duration
+	// KeepTrees: how many successful builds per stream keep their trees
+	// at least (more when a build still needs them); 0 keeps them all.
+	KeepTrees int
 }
 
 // DefaultRetention is the retention of the built-in configuration.
 var DefaultRetention = Retention{
 	Events: 90 * 24 * time.Hour, Deliveries: 90 * 24 * time.Hour,
 	DeliveryCommits: 7 * 24 * time.Hour, PostedStatuses: 7 * 24 * time.Hour,
+	FailedTrees: 14 * 24 * time.Hour, KeepTrees: 3,
 }
 
 // Pruned counts what one Prune removed.

@@ -48,6 +48,7 @@ func allBuckets() [][]byte {
 		bucketModuleBuilds, bucketComponentBuilds, bucketStatusOutbox, bucketStatusOutboxDue,
 		bucketIndexDependents, bucketBuildsByStream,
 		bucketBuildsByRequest, bucketBuildsByState, bucketBuildsByIdentity,
+		bucketTreesKept,
 	}
 }
 
@@ -207,6 +208,9 @@ func Open(path string, opts Options) (*Store, error) {
 			return err
 		}
 		if err := fillBuildIndexes(tx); err != nil {
+			return err
+		}
+		if err := fillTreesKept(tx); err != nil {
 			return err
 		}
 		return fillCounters(tx)

@@ -111,7 +111,8 @@ type Mirrors struct {
 	locks *lockTable
 }
 
-// lockTable holds the per-URL locks of one mirror directory.
+// lockTable holds the locks of the mirrors (keyed by their directories)
+// of one mirror directory.
 type lockTable struct {
 	mu    sync.Mutex
 	locks map[string]*mirror
@@ -309,13 +310,14 @@ func (m *Mirrors) get(ctx context.Context, rawURL, have string) (*Repo, error) {
 	if err != nil {
 		return nil, err
 	}
-	mi := m.mirror(u)
+	mi := m.mirror(m.dirFor(u))
 	mi.mu.Lock()
 	defer mi.mu.Unlock()
 	r, dir, err := m.fetchLocked(ctx, u, mi, have)
 	if err != nil {
 		return nil, err
 	}
+	stampUsed(dir)
 	return &Repo{URL: u, Dir: dir, repo: r, mirror: mi, gen: mi.gen, cache: m.opts.ObjectCache}, nil
 }
 

@@ -253,6 +253,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /builds/{id}/modules.yaml", s.finalModulemdFile)
 	m.HandleFunc("GET /deliveries", s.pageDeliveries)
 	m.HandleFunc("GET /deliveries/{id}", s.pageDelivery)
+	m.HandleFunc("GET /requests/{id}", s.pageRequest)
 
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errorf(http.StatusNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))

@@ -175,7 +175,7 @@ func TestWeb_BuildGraph(t *testing.T) {
 		}, []string{`id="cascade"`}},
 		{lower.ID, []string{
 			`<dd id="cascade">`, fmt.Sprintf(`<a href="/builds/%d">upper:stable build %d</a> (request %d)`, upper.ID, upper.ID, up.Request.ID),
-			fmt.Sprintf(`<a href="/api/v1/requests/%d">request %d</a> other:1, pending`, other.Request.ID, other.Request.ID),
+			fmt.Sprintf(`<a href="/requests/%d">request %d</a> other:1, pending`, other.Request.ID, other.Request.ID),
 			"deep:1 left out: deeper than build.cascade_depth 1",
 		}, []string{"Built against", "Queued because"}},
 		{plain.ID, nil, []string{"Built against", "Queued because", `id="cascade"`, "Platform"}},

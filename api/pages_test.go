@@ -445,7 +445,7 @@ func TestWeb_ChromiumNarrow(t *testing.T) {
 	defer inject.Close()
 	layout := regexp.MustCompile(`<p id="layout">(\d+)/(\d+)</p>`)
 	for _, width := range []int{420, 1400} {
-		for _, page := range []string{"/builds", "/builds/1", "/builds/2", "/deliveries", "/deliveries/1"} {
+		for _, page := range []string{"/builds", "/builds/1", "/builds/2", "/deliveries", "/deliveries/1", "/requests/1"} {
 			dom, console := dumpDOMWidth(t, inject.URL+page, width)
 			if len(console) > 0 {
 				t.Errorf("%s at %d px: console:\n%s", page, width, strings.Join(console, "\n"))

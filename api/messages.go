@@ -80,6 +80,8 @@ func eventMessage(e state.Event) string {
 		return msg
 	case state.EventModuleBuildCancel:
 		return "cancel requested: " + str("by")
+	case state.EventModuleBuildTreePruned:
+		return "build tree (logs, packages) removed by retention"
 	case state.EventModuleBuildErrors:
 		errs, _ := d["errors"].([]any)
 		lines := make([]string, 0, len(errs))

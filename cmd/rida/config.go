@@ -37,6 +37,9 @@ type config struct {
 		Deliveries      *time.Duration `yaml:"deliveries"`
 		DeliveryCommits *time.Duration `yaml:"delivery_commits"`
 		PostedStatuses  *time.Duration `yaml:"posted_statuses"`
+		FailedTrees     *time.Duration `yaml:"failed_trees"`
+		KeepTrees       *int           `yaml:"keep_trees"`
+		Mirrors         *time.Duration `yaml:"mirrors"`
 	} `yaml:"retention"`
 	Webhook struct {
 		// MaxBody caps a webhook body in bytes (0: GitHub's own cap, 25 MiB).
@@ -177,10 +180,14 @@ func (c *config) validate() error {
 		return fmt.Errorf("build.rebuild_strategy: %q, want one of %s", c.Build.RebuildStrategy, strings.Join(runner.RebuildStrategies(), ", "))
 	}
 	for name, d := range map[string]*time.Duration{"events": c.Retention.Events, "deliveries": c.Retention.Deliveries,
-		"delivery_commits": c.Retention.DeliveryCommits, "posted_statuses": c.Retention.PostedStatuses} {
+		"delivery_commits": c.Retention.DeliveryCommits, "posted_statuses": c.Retention.PostedStatuses,
+		"failed_trees": c.Retention.FailedTrees, "mirrors": c.Retention.Mirrors} {
 		if d != nil && *d < 0 {
 			return fmt.Errorf("retention.%s: %s, want 0 (keep forever) or more", name, *d)
 		}
+	}
+	if k := c.Retention.KeepTrees; k != nil && *k < 0 {
+		return fmt.Errorf("retention.keep_trees: %d, want 0 (keep every tree) or more", *k)
 	}
 	if err := c.HTTP.validate(); err != nil {
 		return err
@@ -372,12 +379,27 @@ func (c *config) retention() state.Retention {
 	}{
 		{c.Retention.Events, &r.Events}, {c.Retention.Deliveries, &r.Deliveries},
 		{c.Retention.DeliveryCommits, &r.DeliveryCommits}, {c.Retention.PostedStatuses, &r.PostedStatuses},
+		{c.Retention.FailedTrees, &r.FailedTrees},
 	} {
 		if f.v != nil {
 			*f.dst = *f.v
 		}
 	}
+	if c.Retention.KeepTrees != nil {
+		r.KeepTrees = *c.Retention.KeepTrees
+	}
 	return r
+}
+
+// defaultMirrorRetention: a mirror not used for this long is removed.
+const defaultMirrorRetention = 30 * 24 * time.Hour
+
+// mirrorRetention is retention.mirrors (0: mirrors are kept).
+func (c *config) mirrorRetention() time.Duration {
+	if c.Retention.Mirrors != nil {
+		return *c.Retention.Mirrors
+	}
+	return defaultMirrorRetention
 }
 
 // httpConfig is the http: section: the HTTP server's timeouts and the

@@ -284,23 +284,36 @@ func (s *server) start(ctx context.Context) error {
 // pruneInterval is how often the retention loop runs.
 const pruneInterval = time.Hour
 
-// startPruning runs the store's retention (config retention:) at start and
-// every pruneInterval until stop.
+// startPruning runs the retention (config retention:: the store's records,
+// build trees, mirrors; see pruner) at start and every pruneInterval until
+// stop.
 func (s *server) startPruning(ctx context.Context) {
 	ctx, s.pruneStop = context.WithCancel(ctx)
 	s.pruneDone = make(chan struct{})
-	r := s.cfg.retention()
+	p := &pruner{store: s.store, log: s.log, r: s.cfg.retention(), mirrorAge: s.cfg.mirrorRetention()}
+	if s.cfg.Backend.Kind != "koji" {
+		p.treesDir = filepath.Join(s.cfg.DataDir, "builds")
+	}
+	if p.mirrorAge > 0 {
+		// The planner's and the backend's Mirrors share its locks (one
+		// lock table per directory in the process).
+		m, err := scm.NewMirrors(scm.Options{Dir: filepath.Join(s.cfg.DataDir, "mirrors"), Logger: s.log})
+		if err != nil {
+			s.log.Error("rida: retention: mirrors", "err", err)
+		}
+		p.mirrors = m
+	}
 	go func() {
 		defer close(s.pruneDone)
 		t := time.NewTicker(pruneInterval)
 		defer t.Stop()
 		for {
-			p, err := s.store.Prune(ctx, time.Now(), r)
+			res, err := p.runOnce(ctx, time.Now())
 			switch {
 			case err != nil && ctx.Err() == nil:
 				s.log.Error("rida: retention", "err", err)
-			case p != (state.Pruned{}):
-				s.log.Info("rida: retention pruned", "events", p.Events, "deliveries", p.Deliveries, "delivery_commits", p.DeliveryCommits, "statuses", p.Statuses)
+			case !res.empty():
+				s.log.Info("rida: retention pruned", res.logAttrs()...)
 			}
 			select {
 			case <-ctx.Done():

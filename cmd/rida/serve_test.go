@@ -42,6 +42,7 @@ func TestServe_ConfigErrors(t *testing.T) {
 		"BadForge":     {"listen: x\ndata_dir: y\nforges: [{kind: bitbucket, secret_env: X}]\nbackend: {kind: local}\n", `forges[0].kind: "bitbucket"`},
 		"BadStrategy":  {"listen: x\ndata_dir: y\nforges: [{kind: github, secret_env: X}]\nbackend: {kind: local}\nbuild: {rebuild_strategy: some}\n", "build.rebuild_strategy"},
 		"BadRetention": {"listen: x\ndata_dir: y\nforges: [{kind: github, secret_env: X}]\nbackend: {kind: local}\nretention: {events: -1h}\n", "retention.events: -1h0m0s"},
+		"BadKeepTrees": {"listen: x\ndata_dir: y\nforges: [{kind: github, secret_env: X}]\nbackend: {kind: local}\nretention: {keep_trees: -1}\n", "retention.keep_trees: -1"},
 		"BadMaxBody":   {"listen: x\ndata_dir: y\nforges: [{kind: github, secret_env: X}]\nbackend: {kind: local}\nwebhook: {max_body: -5}\n", "webhook.max_body: -5"},
 		"BadDepth":     {"listen: x\ndata_dir: y\nforges: [{kind: github, secret_env: X}]\nbackend: {kind: local}\nbuild: {cascade_depth: -1}\n", "build.cascade_depth: -1"},
 		"BadBackend":   {"listen: x\ndata_dir: y\nforges: [{kind: github, secret_env: X}]\nbackend: {kind: mock}\n", "backend.kind"},
@@ -66,7 +67,7 @@ func TestServe_HelpDocumentsEveryKey(t *testing.T) {
 	}
 	for _, key := range []string{"listen:", "data_dir:", "public_url:", "forges:", "secret_env", "secret_file", "modules:", "components:",
 		"module_file:", "component_ignore:", "tracked_branches:", "component_base_url:", "platform:", "rebuild_strategy:",
-		"max_builds:", "max_components:", "token_env", "api_url", "pending_deadline:", "context:", "hub_url:", "base_module_tag:", "tokens:", "allowed_scm:", "lookaside:", "nodeps:", "cancel_running:", "manual_ready:", "cascade:", "cascade_depth:", "max_body:", "delivery_commits:", "posted_statuses:", "parallel:", "sandbox:", "on_failure:", "tag_permission:", "repo_timeout:", "max_concurrent:", "body_timeout:", "http:", "read_header_timeout:", "read_timeout:", "write_timeout:", "idle_timeout:", "max_streams:", "max_streams_per_client:", "auth:", "keytab:", "principal:", "issuer:", "audience:", "required_scopes:", "allowed_groups:", "user_claim:", "groups_claim:", "admin_users:", "admin_groups:", "urls:", "allowed:", "allow_component_repository:", "allow_component_cache:", "hosts:"} {
+		"max_builds:", "max_components:", "token_env", "api_url", "pending_deadline:", "context:", "hub_url:", "base_module_tag:", "tokens:", "allowed_scm:", "lookaside:", "nodeps:", "cancel_running:", "manual_ready:", "cascade:", "cascade_depth:", "max_body:", "delivery_commits:", "posted_statuses:", "failed_trees:", "keep_trees:", "mirrors:", "parallel:", "sandbox:", "on_failure:", "tag_permission:", "repo_timeout:", "max_concurrent:", "body_timeout:", "http:", "read_header_timeout:", "read_timeout:", "write_timeout:", "idle_timeout:", "max_streams:", "max_streams_per_client:", "auth:", "keytab:", "principal:", "issuer:", "audience:", "required_scopes:", "allowed_groups:", "user_claim:", "groups_claim:", "admin_users:", "admin_groups:", "urls:", "allowed:", "allow_component_repository:", "allow_component_cache:", "hosts:"} {
 		if !strings.Contains(errOut, key) {
 			t.Errorf("serve --help does not document %s", key)
 		}

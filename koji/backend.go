@@ -38,9 +38,13 @@ type BackendOptions struct {
 	// "https://kojipkgs.example.com"); it only makes component log paths.
 	// Optional.
 	TopURL string
-	// Arches are the architectures the module's tags build for. Default
-	// ["x86_64"] (MBS's fallback). A modulemd's buildopts.arches narrows
-	// them.
+	// Arches are the architectures the module's tags build for (as MBS's
+	// BASE_MODULE_ARCHES: they win). Empty: the base module tag's arches,
+	// as MBS takes the buildrequired base module's Koji tag's, and
+	// ["x86_64"] (MBS's conf.arches) if that tag has none. A modulemd's
+	// buildopts.arches narrows them to the arches in both (MBS since
+	// v3.1); a buildopts arch outside them is logged and dropped, and
+	// none in common fails Prepare naming both sets.
 	Arches []string
 	// BaseModuleTag is the tag of the base module (e.g. "module-el9-build"):
 	// the build tag inherits from it and copies its "build" and
@@ -131,9 +135,6 @@ func NewBackend(opts BackendOptions) (*Backend, error) {
 		return nil, fmt.Errorf("koji: new backend: BackendOptions.BaseModuleTag: %w", ErrOptionRequired)
 	case opts.Owner == "":
 		return nil, fmt.Errorf("koji: new backend: BackendOptions.Owner: %w", ErrOptionRequired)
-	}
-	if len(opts.Arches) == 0 {
-		opts.Arches = []string{"x86_64"}
 	}
 	opts.PollMin = cmp.Or(opts.PollMin, 2*time.Second)
 	opts.PollMax = cmp.Or(opts.PollMax, 30*time.Second)
@@ -306,21 +307,52 @@ func tagExtra(b *runner.Build) map[string]any {
 	return extra
 }
 
-// tagArches returns the arches string of the module's tags.
-func (be *Backend) tagArches(b *runner.Build) string {
+// tagArches returns the arches string of the module's tags: Arches, else
+// the base module tag's, else x86_64, narrowed by buildopts.arches.
+func (be *Backend) tagArches(ctx context.Context, b *runner.Build) (string, error) {
 	arches := be.opts.Arches
+	if len(arches) == 0 {
+		var t *tagInfo
+		if err := callInto(ctx, be.c, &t, "getTag", be.opts.BaseModuleTag); err != nil {
+			return "", fmt.Errorf("arches: %w", err)
+		}
+		if t == nil {
+			return "", fmt.Errorf("arches: base module tag %s does not exist (backend.koji.base_module_tag)", be.opts.BaseModuleTag)
+		}
+		if t.Arches != nil {
+			arches = strings.Fields(*t.Arches)
+		}
+		if len(arches) == 0 {
+			arches = []string{"x86_64"}
+		}
+	}
 	if b.Modulemd != nil && b.Modulemd.BuildOpts != nil && len(b.Modulemd.BuildOpts.Arches) > 0 {
+		want := b.Modulemd.BuildOpts.Arches
 		var narrowed []string
 		for _, a := range arches {
-			if slices.Contains(b.Modulemd.BuildOpts.Arches, a) {
+			if slices.Contains(want, a) {
 				narrowed = append(narrowed, a)
 			}
 		}
-		if len(narrowed) > 0 {
-			arches = narrowed
+		if len(narrowed) == 0 {
+			return "", fmt.Errorf("buildopts.arches (%s) has none of the module's arches (%s)", strings.Join(want, ", "), strings.Join(arches, ", "))
 		}
+		for _, a := range want {
+			if !slices.Contains(arches, a) {
+				be.log.Warn("koji: buildopts.arches names an arch the module does not build for; dropped", "nsvc", b.NSVC(), "arch", a, "arches", strings.Join(arches, " "))
+			}
+		}
+		arches = narrowed
 	}
-	return strings.Join(arches, " ")
+	return strings.Join(arches, " "), nil
+}
+
+// sameArches reports whether two arches strings hold the same set.
+func sameArches(a, b string) bool {
+	x, y := strings.Fields(a), strings.Fields(b)
+	slices.Sort(x)
+	slices.Sort(y)
+	return slices.Equal(slices.Compact(x), slices.Compact(y))
 }
 
 // whitelist returns the packages of the tags' package lists:
@@ -364,7 +396,11 @@ func (be *Backend) Prepare(ctx context.Context, b *runner.Build) error {
 	if _, err := be.hubHasRepoRequests(ctx); err != nil {
 		return err
 	}
-	arches, extra := be.tagArches(b), tagExtra(b)
+	arches, err := be.tagArches(ctx, b)
+	if err != nil {
+		return fmt.Errorf("koji: prepare %s: %w", b.NSVC(), err)
+	}
+	extra := tagExtra(b)
 	perm, err := be.tagPermID(ctx)
 	if err != nil {
 		return fmt.Errorf("koji: prepare %s: %w", b.NSVC(), err)
@@ -441,13 +477,17 @@ func (be *Backend) ensureTag(ctx context.Context, name, arches string, extra map
 	if t.Locked {
 		return 0, fmt.Errorf("koji: tag %s is locked", name)
 	}
-	changed := t.Arches == nil || strings.Join(strings.Fields(*t.Arches), " ") != arches
+	changed := false
+	edit := KW{"extra": extra}
+	if t.Arches == nil || !sameArches(*t.Arches, arches) {
+		// As MBS: arches only when the set changed.
+		changed, edit["arches"] = true, arches
+	}
 	for k, v := range extra {
 		if fmt.Sprint(t.Extra[k]) != fmt.Sprint(v) {
 			changed = true
 		}
 	}
-	edit := KW{"arches": arches, "extra": extra}
 	if t.PermID == nil || *t.PermID != perm {
 		changed, edit["perm"] = true, perm
 	}

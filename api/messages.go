@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -12,7 +13,9 @@ import (
 
 // buildMessages implements MBS's GET module-builds/{id}/messages: the
 // build's log of what happened to it, oldest first and paged, made from the
-// store's event log (state changes, component changes, cancel requests).
+// store's event log (state changes, component changes, cancel requests,
+// errors, its tree's removal), read through the store's events-by-subject
+// index.
 func (s *Server) buildMessages(w http.ResponseWriter, r *http.Request) {
 	mb, ok := s.buildFromPath(w, r)
 	if !ok {
@@ -24,9 +27,17 @@ func (s *Server) buildMessages(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	subject := "modulebuild/" + strconv.FormatUint(mb.ID, 10)
+	// A store with the events-by-subject index reads only the build's
+	// events; any other scans the log.
+	read := func(after uint64) ([]state.Event, error) { return s.opts.Store.EventsSince(r.Context(), after, 1000) }
+	if bs, ok := s.opts.Store.(interface {
+		SubjectEvents(ctx context.Context, subject string, after uint64, limit int) ([]state.Event, error)
+	}); ok {
+		read = func(after uint64) ([]state.Event, error) { return bs.SubjectEvents(r.Context(), subject, after, 1000) }
+	}
 	var msgs []map[string]any
 	for after := uint64(0); ; {
-		events, err := s.opts.Store.EventsSince(r.Context(), after, 1000)
+		events, err := read(after)
 		if err != nil {
 			s.fail(w, r, err)
 			return

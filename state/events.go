@@ -73,6 +73,9 @@ func (s *Store) appendEvent(tx *bolt.Tx, kind, subject string, data any) error {
 		}
 		ev.Data = raw
 	}
+	if err := tx.Bucket(bucketEventsBySubject).Put(eventSubjectKey(subject, seq), nil); err != nil {
+		return err
+	}
 	return putJSON(b, u64(seq), ev)
 }
 

@@ -67,7 +67,7 @@ func (s *Store) Prune(ctx context.Context, now time.Time, r Retention) (Pruned, 
 		apply func(tx *bolt.Tx, k []byte, cutoff time.Time) (bool, error)
 		n     *int
 	}{
-		{r.Events, bucketEvents, pickEvent, deleteIf(bucketEvents, pickEvent), &p.Events},
+		{r.Events, bucketEvents, pickEvent, deleteEventIf, &p.Events},
 		{r.Deliveries, bucketDeliveries, pickDelivery, counted(deleteIf(bucketDeliveries, pickDelivery), keyDeliveryCount), &p.Deliveries},
 		{r.DeliveryCommits, bucketDeliveries, pickDeliveryCommits, trimDeliveryCommits, &p.DeliveryCommits},
 		{r.PostedStatuses, bucketStatusOutbox, pickPostedStatus, deleteIf(bucketStatusOutbox, pickPostedStatus), &p.Statuses},

@@ -115,12 +115,11 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 // validateData checks one file's contents.
 func validateData(name string, data []byte) validateResult {
 	res := validateResult{File: name, Streams: []string{}, Problems: []validateProblem{}}
-	docs := yamlDocuments(data)
 	var (
 		streams []*modulemd.Stream
 		err     error
 	)
-	if len(docs) > 1 {
+	if multiDocument(data) {
 		streams, err = modulemd.ParseIndex(data)
 	} else {
 		streams, err = modulemd.Parse(data)
@@ -136,21 +135,32 @@ func validateData(name string, data []byte) validateResult {
 	}
 	// A packager v3 file gives one stream per configuration, all from the
 	// one document; an index gives one per modulemd document, in order
-	// (other documents, defaults and the like, give none).
-	var streamDocs []*yaml.Node
-	for _, d := range docs {
-		if docKind(d) == "modulemd" {
-			streamDocs = append(streamDocs, d)
+	// (other documents, defaults and the like, give none). The YAML nodes
+	// only give problems their line and column, so the file is parsed a
+	// second time only when a problem needs them.
+	var (
+		docs, streamDocs []*yaml.Node
+		loaded           bool
+	)
+	docFor := func(i int) *yaml.Node {
+		if !loaded {
+			loaded = true
+			docs = yamlDocuments(data)
+			for _, d := range docs {
+				if docKind(d) == "modulemd" {
+					streamDocs = append(streamDocs, d)
+				}
+			}
 		}
-	}
-	for i, s := range streams {
-		var doc *yaml.Node
 		switch {
 		case len(docs) == 1:
-			doc = docs[0]
+			return docs[0]
 		case i < len(streamDocs):
-			doc = streamDocs[i]
+			return streamDocs[i]
 		}
+		return nil
+	}
+	for i, s := range streams {
 		label := strings.Trim(s.Name+":"+s.Stream, ":")
 		if s.Context != "" {
 			label += " (context " + s.Context + ")"
@@ -163,7 +173,7 @@ func validateData(name string, data []byte) validateResult {
 			}
 			seen[path+"\x00"+msg] = true
 			p := validateProblem{Path: path, Message: msg}
-			if n := nodeAt(doc, path); n != nil {
+			if n := nodeAt(docFor(i), path); n != nil {
 				p.Line, p.Column = n.Line, n.Column
 			}
 			if len(streams) > 1 && label != "" {
@@ -274,4 +284,25 @@ func nodeAt(doc *yaml.Node, path string) *yaml.Node {
 		cur = next
 	}
 	return cur
+}
+
+// multiDocument reports whether data holds more than one YAML document,
+// without parsing it: a line that is "---" (or starts with "--- ") at
+// column 0 is always a document marker in YAML, never content.
+func multiDocument(data []byte) bool {
+	markers, contentFirst := 0, false
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		line = bytes.TrimRight(line, "\r")
+		if bytes.Equal(line, []byte("---")) || bytes.HasPrefix(line, []byte("--- ")) {
+			markers++
+			continue
+		}
+		if markers == 0 && len(bytes.TrimSpace(line)) > 0 && !bytes.HasPrefix(bytes.TrimSpace(line), []byte("#")) && !bytes.HasPrefix(line, []byte("%")) {
+			contentFirst = true
+		}
+	}
+	if contentFirst {
+		markers++
+	}
+	return markers > 1
 }

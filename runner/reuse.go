@@ -12,21 +12,18 @@ import (
 )
 
 // lastGood returns the newest successful build of name:stream with context
-// that has components to reuse from, or nil, through the per-stream index.
+// that has components to reuse from, or nil, walking the per-stream index
+// newest first.
 func (r *Runner) lastGood(ctx context.Context, name, stream, context string) (*state.ModuleBuild, error) {
 	usable := func(o *state.ModuleBuild) bool {
 		return o.Name == name && o.Stream == stream && o.Context == context && !o.Scratch &&
 			(o.State == state.ModuleStateDone || o.State == state.ModuleStateReady) && len(o.Components) > 0
 	}
-	good, err := r.opts.Store.StreamBuilds(ctx, name, stream, state.ModuleStateDone, state.ModuleStateReady)
-	good = slices.DeleteFunc(good, func(o state.ModuleBuild) bool { return !usable(&o) })
+	last, err := r.opts.Store.LatestStreamBuild(ctx, name, stream, usable, state.ModuleStateDone, state.ModuleStateReady)
 	if err != nil {
 		return nil, &InfraError{Op: "look up the last successful build", Err: err}
 	}
-	if len(good) == 0 {
-		return nil, nil
-	}
-	return &good[0], nil
+	return last, nil
 }
 
 // planReuse marks the components of b that can be taken from last, MBS's

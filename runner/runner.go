@@ -50,6 +50,8 @@ type Store interface {
 	BuildsInState(ctx context.Context, states ...state.ModuleState) ([]state.ModuleBuild, error)
 	BuildsWithIdentity(ctx context.Context, identity string, states ...state.ModuleState) ([]state.ModuleBuild, error)
 	StreamBuilds(ctx context.Context, module, stream string, states ...state.ModuleState) ([]state.ModuleBuild, error)
+	LatestStreamBuild(ctx context.Context, module, stream string, match func(*state.ModuleBuild) bool, states ...state.ModuleState) (*state.ModuleBuild, error)
+	StreamMaxVersion(ctx context.Context, module, stream, context string) (uint64, error)
 	RequestCancel(ctx context.Context, id uint64, who string) (*state.ModuleBuild, error)
 	RecordBuildErrors(ctx context.Context, id uint64, errs []string) error
 	FinishBuild(ctx context.Context, mb state.ModuleBuild) (*state.ModuleBuild, *state.BuildRequest, error)
@@ -632,15 +634,10 @@ func (r *Runner) identity(moduleCommit string, b *Build) string {
 // needs unique NSVCs: if another build of the stream already used the
 // version, the version becomes one more than the highest used.
 func (r *Runner) uniqueVersion(ctx context.Context, mb *state.ModuleBuild, b *Build, identity string) error {
-	others, err := r.opts.Store.StreamBuilds(ctx, b.Name, b.Stream)
+	// The store keeps each stream's highest version: no build is read.
+	highest, err := r.opts.Store.StreamMaxVersion(ctx, b.Name, b.Stream, b.Context)
 	if err != nil {
 		return &InfraError{Op: "look up versions", Err: err}
-	}
-	highest := uint64(0)
-	for _, o := range others {
-		if o.ID != mb.ID && o.Context == b.Context && o.Identity != identity {
-			highest = max(highest, o.Version)
-		}
 	}
 	if highest >= b.Version {
 		b.Version = highest + 1

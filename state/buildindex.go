@@ -24,7 +24,7 @@ var (
 	// bucketBuildsByIdentity: identity \x00 build id BE -> state byte.
 	bucketBuildsByIdentity = []byte("builds_by_identity")
 
-	keyBuildIndexesFilled = []byte("build_indexes_filled")
+	keyBuildIndexesFilled = []byte("build_indexes_filled_2") // _2: with the stream max versions
 )
 
 func buildIndexBuckets() [][]byte {
@@ -77,6 +77,9 @@ func putBuildIndexes(tx *bolt.Tx, mb *ModuleBuild) error {
 		}
 	}
 	if err := indexTree(tx, mb); err != nil {
+		return err
+	}
+	if err := noteVersion(tx, mb); err != nil {
 		return err
 	}
 	return tx.Bucket(bucketBuildsByStream).Put(buildsByStreamKey(mb.Name, mb.Stream, mb.ID), []byte{byte(mb.State)})

@@ -265,3 +265,77 @@ func (s *Store) cascade(tx *bolt.Tx, mb *ModuleBuild) error {
 		"requests": rec.Requests, "note": rec.Note,
 	})
 }
+
+// LatestStreamBuild returns the newest build of module:stream whose state
+// is one of states (any when none) and for which match (nil: any) returns
+// true, or nil. It walks the per-stream index newest first and decodes
+// builds only until one matches, so its cost does not grow with the
+// stream's history when the newest builds match.
+func (s *Store) LatestStreamBuild(ctx context.Context, module, stream string, match func(*ModuleBuild) bool, states ...ModuleState) (*ModuleBuild, error) {
+	var out *ModuleBuild
+	err := s.view(ctx, "LatestStreamBuild", func(tx *bolt.Tx) error {
+		prefix := streamPrefix(module, stream)
+		c := tx.Bucket(bucketBuildsByStream).Cursor()
+		k, v := c.Seek(append(bytes.Clone(prefix), 0xff))
+		if k == nil {
+			k, v = c.Last()
+		} else {
+			k, v = c.Prev()
+		}
+		for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Prev() {
+			if len(k) != len(prefix)+8 || len(v) != 1 {
+				continue
+			}
+			if len(states) > 0 && !slices.Contains(states, ModuleState(v[0])) {
+				continue
+			}
+			mb, err := getModuleBuild(tx, binary.BigEndian.Uint64(k[len(prefix):]))
+			if err != nil {
+				return err
+			}
+			if match == nil || match(mb) {
+				out = mb
+				return nil
+			}
+		}
+		return nil
+	})
+	return out, wrap("LatestStreamBuild", err)
+}
+
+// StreamMaxVersion returns the highest version any build of
+// module:stream:context has had (0 when none), from a per-stream counter
+// kept by putModuleBuild: no build is decoded.
+func (s *Store) StreamMaxVersion(ctx context.Context, module, stream, context string) (uint64, error) {
+	var v uint64
+	err := s.view(ctx, "StreamMaxVersion", func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bucketStreamMaxVersion); b != nil {
+			if raw := b.Get(maxVersionKey(module, stream, context)); len(raw) == 8 {
+				v = binary.BigEndian.Uint64(raw)
+			}
+		}
+		return nil
+	})
+	return v, wrap("StreamMaxVersion", err)
+}
+
+// bucketStreamMaxVersion: module \x00 stream \x00 context -> highest
+// version BE.
+var bucketStreamMaxVersion = []byte("stream_max_version")
+
+func maxVersionKey(module, stream, context string) []byte {
+	return []byte(module + "\x00" + stream + "\x00" + context)
+}
+
+// noteVersion raises the stream's highest version to mb's.
+func noteVersion(tx *bolt.Tx, mb *ModuleBuild) error {
+	if mb.Version == 0 {
+		return nil
+	}
+	b := tx.Bucket(bucketStreamMaxVersion)
+	k := maxVersionKey(mb.Name, mb.Stream, mb.Context)
+	if raw := b.Get(k); len(raw) == 8 && binary.BigEndian.Uint64(raw) >= mb.Version {
+		return nil
+	}
+	return b.Put(k, u64(mb.Version))
+}

@@ -190,3 +190,39 @@ func TestStore_CascadeOnReady(t *testing.T) {
 		t.Errorf("cascaded twice: %d merges", p2.Merges)
 	}
 }
+
+func TestStore_LatestStreamBuildAndMaxVersion(t *testing.T) {
+	s := setup(t).store
+	ctx := context.Background()
+	put := func(st ModuleState, v uint64, ctxName string) uint64 {
+		t.Helper()
+		mb, err := s.PutModuleBuild(ctx, ModuleBuild{Name: "m", Stream: "1", Context: ctxName, Version: v, State: st})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return mb.ID
+	}
+	a := put(ModuleStateReady, 10, "c1")
+	put(ModuleStateFailed, 30, "c1")
+	b := put(ModuleStateReady, 20, "c2")
+	put(ModuleStateReady, 5, "c1")
+	got, err := s.LatestStreamBuild(ctx, "m", "1", func(mb *ModuleBuild) bool { return mb.Context == "c2" }, ModuleStateReady)
+	if err != nil || got == nil || got.ID != b {
+		t.Errorf("latest ready c2: %+v %v, want %d", got, err, b)
+	}
+	got, _ = s.LatestStreamBuild(ctx, "m", "1", func(mb *ModuleBuild) bool { return mb.Version == 10 })
+	if got == nil || got.ID != a {
+		t.Errorf("latest version 10: %+v, want %d", got, a)
+	}
+	if got, _ := s.LatestStreamBuild(ctx, "m", "1", nil, ModuleStateBuild); got != nil {
+		t.Errorf("no build in state build, got %+v", got)
+	}
+	for _, tc := range []struct {
+		ctx  string
+		want uint64
+	}{{"c1", 30}, {"c2", 20}, {"c3", 0}} {
+		if v, err := s.StreamMaxVersion(ctx, "m", "1", tc.ctx); err != nil || v != tc.want {
+			t.Errorf("max version %s = %d %v, want %d", tc.ctx, v, err, tc.want)
+		}
+	}
+}

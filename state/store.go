@@ -47,7 +47,7 @@ func allBuckets() [][]byte {
 		bucketIndexModules, bucketIndexComponents, bucketEvents,
 		bucketModuleBuilds, bucketComponentBuilds, bucketStatusOutbox, bucketStatusOutboxDue,
 		bucketIndexDependents, bucketBuildsByStream,
-		bucketBuildsByRequest, bucketBuildsByState, bucketBuildsByIdentity,
+		bucketBuildsByRequest, bucketBuildsByState, bucketBuildsByIdentity, bucketStreamMaxVersion,
 		bucketTreesKept, bucketEventsBySubject,
 	}
 }

@@ -142,7 +142,7 @@ func TestServer_AuditLog(t *testing.T) {
 }
 
 // TestWeb_BuildStates: a cancelled build shows as cancelled, never-built
-// components as "not built", long reasons are cut in the list (whole on
+// components as "skipped", long reasons are cut in the list (whole on
 // the build page) and server paths are not shown.
 func TestWeb_BuildStates(t *testing.T) {
 	b := setup(t)
@@ -174,7 +174,7 @@ func TestWeb_BuildStates(t *testing.T) {
 		t.Errorf("build page shows a server path:\n%s", page)
 	}
 	for _, want := range []string{`<details id="state-reason">`, strings.Repeat("error: detail ", 40)[:200], "see builds/foo-1/logs/pkg-b.log (…/x)",
-		`<span class="state state-not-built">not built</span>`} {
+		`<span class="state state-skipped">skipped</span>`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("build page lacks %q", want)
 		}

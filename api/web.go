@@ -194,7 +194,7 @@ type batchView struct {
 type componentView struct {
 	state.ComponentBuild
 	ID      uint64
-	Shown   string // the state as shown ("not built" once the build ended)
+	Shown   string // the state as shown ("skipped" once the build ended)
 	LogURL  string
 	Elapsed string
 }

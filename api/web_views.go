@@ -83,7 +83,7 @@ func buildStateName(mb *state.ModuleBuild) string {
 // component still "queued" when its build has ended was never built.
 func componentStateName(mb *state.ModuleBuild, c *state.ComponentBuild) string {
 	if mb.State.Terminal() && (c.State == "queued" || c.State == "") {
-		return "not built"
+		return "skipped"
 	}
 	return cmp.Or(c.State, "queued")
 }

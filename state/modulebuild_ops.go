@@ -108,70 +108,59 @@ func (s *Store) RequeueRunning(ctx context.Context, key string) (*BuildRequest, 
 	var out *BuildRequest
 	err := s.update(ctx, "RequeueRunning", func(tx *bolt.Tx) error {
 		var err error
-		out, err = s.requeueRunningTx(tx, key)
+		out, err = s.requeueRunning(tx, key)
 		return err
 	})
 	return out, wrap("RequeueRunning", err)
 }
 
 // requeueRunning is RequeueRunning inside tx.
-func (s *Store) requeueRunning(tx *bolt.Tx, key string) error {
-	_, err := s.requeueRunningTx(tx, key)
-	return err
-}
-
-func (s *Store) requeueRunningTx(tx *bolt.Tx, key string) (*BuildRequest, error) {
-	var out *BuildRequest
-	err := func() error {
-		entry, err := getQueueEntry(tx, key)
-		if err != nil {
-			return err
-		}
-		if entry.Running == 0 {
-			return &NotFoundError{Kind: "running request", Key: key}
-		}
-		r, err := getRequest(tx, entry.Running)
-		if err != nil {
-			return err
-		}
-		now := s.now().UTC()
-		if entry.Pending == 0 {
-			r.State, r.StartedAt, r.UpdatedAt = RequestPending, time.Time{}, now
-			if err := putJSON(tx.Bucket(bucketRequests), u64(r.ID), r); err != nil {
-				return err
-			}
-			if err := tx.Bucket(bucketQueuePending).Put(pendingKey(r.Kind, r.ID), []byte(key)); err != nil {
-				return err
-			}
-			entry.Running, entry.Pending = 0, r.ID
-			out = r
-			if err := putQueueEntry(tx, key, entry); err != nil {
-				return err
-			}
-			return s.appendEvent(tx, EventRequestRequeued, requestSubject(r.ID), map[string]any{"key": key})
-		}
-		merged, err := s.enqueue(tx, BuildRequest{
-			Module: r.Module, Stream: r.Stream, Kind: r.Kind, Reasons: r.Reasons, DeliveryIDs: r.DeliveryIDs,
-			ContentKeys: r.ContentKeys, ComponentCommits: r.ComponentCommits, ModuleRepo: r.ModuleRepo, CascadeFrom: r.CascadeFrom,
-		})
-		if err != nil {
-			return err
-		}
-		r.State, r.Result, r.FinishedAt, r.UpdatedAt = RequestFinished, ResultCanceled, now, now
-		r.ResultReason = fmt.Sprintf("requeued into request %d after a restart", merged.Request.ID)
+func (s *Store) requeueRunning(tx *bolt.Tx, key string) (*BuildRequest, error) {
+	entry, err := getQueueEntry(tx, key)
+	if err != nil {
+		return nil, err
+	}
+	if entry.Running == 0 {
+		return nil, &NotFoundError{Kind: "running request", Key: key}
+	}
+	r, err := getRequest(tx, entry.Running)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now().UTC()
+	if entry.Pending == 0 {
+		r.State, r.StartedAt, r.UpdatedAt = RequestPending, time.Time{}, now
 		if err := putJSON(tx.Bucket(bucketRequests), u64(r.ID), r); err != nil {
-			return err
+			return nil, err
 		}
-		if err := s.moveQueuedBuilds(tx, r.ID, merged.Request.ID); err != nil {
-			return err
+		if err := tx.Bucket(bucketQueuePending).Put(pendingKey(r.Kind, r.ID), []byte(key)); err != nil {
+			return nil, err
 		}
-		entry, err = getQueueEntry(tx, key)
-		if err != nil {
-			return err
+		entry.Running, entry.Pending = 0, r.ID
+		if err := putQueueEntry(tx, key, entry); err != nil {
+			return nil, err
 		}
-		entry.Running = 0
-		out = merged.Request
-		return putQueueEntry(tx, key, entry)
-	}()
-	return out, err
+		return r, s.appendEvent(tx, EventRequestRequeued, requestSubject(r.ID), map[string]any{"key": key})
+	}
+	merged, err := s.enqueue(tx, BuildRequest{
+		Module: r.Module, Stream: r.Stream, Kind: r.Kind, Reasons: r.Reasons, DeliveryIDs: r.DeliveryIDs,
+		ContentKeys: r.ContentKeys, ComponentCommits: r.ComponentCommits, ModuleRepo: r.ModuleRepo, CascadeFrom: r.CascadeFrom,
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.State, r.Result, r.FinishedAt, r.UpdatedAt = RequestFinished, ResultCanceled, now, now
+	r.ResultReason = fmt.Sprintf("requeued into request %d after a restart", merged.Request.ID)
+	if err := putJSON(tx.Bucket(bucketRequests), u64(r.ID), r); err != nil {
+		return nil, err
+	}
+	if err := s.moveQueuedBuilds(tx, r.ID, merged.Request.ID); err != nil {
+		return nil, err
+	}
+	entry, err = getQueueEntry(tx, key)
+	if err != nil {
+		return nil, err
+	}
+	entry.Running = 0
+	return merged.Request, putQueueEntry(tx, key, entry)
 }

@@ -439,7 +439,7 @@ func (s *Store) FinishRequest(ctx context.Context, key string, result RequestRes
 	var out *BuildRequest
 	err := s.update(ctx, "FinishRequest", func(tx *bolt.Tx) error {
 		var err error
-		out, err = s.finishRequestTx(tx, key, result, reason)
+		out, err = s.finishRequest(tx, key, result, reason)
 		return err
 	})
 	if err != nil {
@@ -581,36 +581,26 @@ func (s *Store) RedeliveryDecision(ctx context.Context, ck string) (Redelivery, 
 }
 
 // finishRequest is FinishRequest inside tx.
-func (s *Store) finishRequest(tx *bolt.Tx, key string, result RequestResult, reason string) error {
-	_, err := s.finishRequestTx(tx, key, result, reason)
-	return err
-}
-
-func (s *Store) finishRequestTx(tx *bolt.Tx, key string, result RequestResult, reason string) (*BuildRequest, error) {
-	var out *BuildRequest
-	err := func() error {
-		entry, err := getQueueEntry(tx, key)
-		if err != nil {
-			return err
-		}
-		if entry.Running == 0 {
-			return &NotFoundError{Kind: "running request", Key: key}
-		}
-		r, err := getRequest(tx, entry.Running)
-		if err != nil {
-			return err
-		}
-		now := s.now().UTC()
-		r.State, r.Result, r.ResultReason, r.FinishedAt, r.UpdatedAt = RequestFinished, result, reason, now, now
-		if err := putJSON(tx.Bucket(bucketRequests), u64(r.ID), r); err != nil {
-			return err
-		}
-		entry.Running = 0
-		if err := putQueueEntry(tx, key, entry); err != nil {
-			return err
-		}
-		out = r
-		return s.appendEvent(tx, EventRequestFinished, requestSubject(r.ID), map[string]any{"key": key, "result": result, "reason": reason})
-	}()
-	return out, err
+func (s *Store) finishRequest(tx *bolt.Tx, key string, result RequestResult, reason string) (*BuildRequest, error) {
+	entry, err := getQueueEntry(tx, key)
+	if err != nil {
+		return nil, err
+	}
+	if entry.Running == 0 {
+		return nil, &NotFoundError{Kind: "running request", Key: key}
+	}
+	r, err := getRequest(tx, entry.Running)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now().UTC()
+	r.State, r.Result, r.ResultReason, r.FinishedAt, r.UpdatedAt = RequestFinished, result, reason, now, now
+	if err := putJSON(tx.Bucket(bucketRequests), u64(r.ID), r); err != nil {
+		return nil, err
+	}
+	entry.Running = 0
+	if err := putQueueEntry(tx, key, entry); err != nil {
+		return nil, err
+	}
+	return r, s.appendEvent(tx, EventRequestFinished, requestSubject(r.ID), map[string]any{"key": key, "result": result, "reason": reason})
 }

@@ -61,7 +61,7 @@ func (s *Store) ReconcileRunning(ctx context.Context) ([]Reconciled, error) {
 				return err
 			}
 			if len(builds) == 0 {
-				if err := s.requeueRunning(tx, sl.key); err != nil {
+				if _, err := s.requeueRunning(tx, sl.key); err != nil {
 					return err
 				}
 				out = append(out, Reconciled{Key: sl.key, RequestID: r.ID, Action: "requeued"})
@@ -71,7 +71,7 @@ func (s *Store) ReconcileRunning(ctx context.Context) ([]Reconciled, error) {
 			if open {
 				continue
 			}
-			if err := s.finishRequest(tx, sl.key, result, reason); err != nil {
+			if _, err := s.finishRequest(tx, sl.key, result, reason); err != nil {
 				return err
 			}
 			out = append(out, Reconciled{Key: sl.key, RequestID: r.ID, Action: "finished", Result: result})
@@ -141,7 +141,7 @@ func (s *Store) FinishBuild(ctx context.Context, mb ModuleBuild) (*ModuleBuild, 
 		if open {
 			return nil
 		}
-		req, err = s.finishRequestTx(tx, key, result, reason)
+		req, err = s.finishRequest(tx, key, result, reason)
 		return err
 	})
 	return stored, req, wrap("FinishBuild", err)

@@ -26,18 +26,14 @@ must not be running on the same data dir (the store allows one process).`
 
 func runIndex(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("index", "[flags] [MODULE-REPO...]", indexHelp, stderr)
-	cfgPath := fs.String("config", "", "configuration file (default: the built-in configuration)")
-	dataDir := fs.String("data-dir", "", "override data_dir")
+	cfgPath, dataDir := dataDirFlags(fs)
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	cfg, err := loadConfig(*cfgPath)
+	cfg, err := loadConfigFor(*cfgPath, *dataDir)
 	if err != nil {
 		fmt.Fprintln(stderr, "rida index:", err)
 		return exitUsage
-	}
-	if *dataDir != "" {
-		cfg.DataDir = *dataDir
 	}
 	repos := append(append([]string(nil), cfg.Repos.ModuleRepos...), fs.Args()...)
 	if len(repos) == 0 {

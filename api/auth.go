@@ -5,10 +5,13 @@ import (
 	"cmp"
 	"context"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -89,11 +92,12 @@ func (discardWriter) Header() http.Header         { return http.Header{} }
 func (discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (discardWriter) WriteHeader(int)             {}
 
-// OIDCAuth accepts OpenID Connect access tokens that are JWTs
-// ("Authorization: Bearer <token>"): the signature is checked against the
-// provider's published keys (found by OpenID discovery from Issuer), and
-// the issuer, audience and expiry are checked. Opaque tokens (RFC 7662
-// introspection) are not supported.
+// OIDCAuth accepts OpenID Connect access tokens ("Authorization: Bearer
+// <token>"). A JWT's signature is checked against the provider's published
+// keys (found by OpenID discovery from Issuer), and its issuer, audience
+// and expiry are checked. An opaque token is checked by RFC 7662
+// introspection at the provider (as MBS does), when Introspection is set;
+// the same audience, scope and group rules then apply to the answer.
 type OIDCAuth struct {
 	// Issuer is the provider's issuer URL.
 	Issuer string
@@ -112,12 +116,27 @@ type OIDCAuth struct {
 	// GroupsClaim names the claim listing the user's groups. Default
 	// "groups".
 	GroupsClaim string
-	// HTTPClient fetches the discovery document and keys. Default
-	// http.DefaultClient.
+	// Introspection, if set, checks opaque tokens at the provider's RFC
+	// 7662 introspection endpoint.
+	Introspection *Introspection
+	// HTTPClient fetches the discovery document and keys and makes the
+	// introspection calls. Default http.DefaultClient.
 	HTTPClient *http.Client
 
 	mu       sync.Mutex
 	verifier *oidc.IDTokenVerifier
+	provider *oidc.Provider
+}
+
+// Introspection is how rida, as a confidential client of the provider,
+// calls its token introspection endpoint (RFC 7662).
+type Introspection struct {
+	// URL is the introspection endpoint; empty: the discovery document's
+	// introspection_endpoint.
+	URL string
+	// ClientID and ClientSecret authenticate rida to the endpoint (HTTP
+	// Basic, client_secret_basic). The secret is never logged.
+	ClientID, ClientSecret string
 }
 
 // verifierFor discovers the provider once; a failed discovery is retried
@@ -139,30 +158,131 @@ func (o *OIDCAuth) verifierFor(ctx context.Context) (*oidc.IDTokenVerifier, erro
 	}
 	// rida checks the audience itself, to say which one it wanted.
 	o.verifier = p.Verifier(&oidc.Config{SkipClientIDCheck: true})
+	o.provider = p
 	return o.verifier, nil
 }
 
-// authenticate verifies the JWT raw and returns the user and groups.
+// introspectionURL is Introspection.URL, else the provider's advertised
+// endpoint.
+func (o *OIDCAuth) introspectionURL(ctx context.Context) (string, error) {
+	if o.Introspection.URL != "" {
+		return o.Introspection.URL, nil
+	}
+	if _, err := o.verifierFor(ctx); err != nil {
+		return "", fmt.Errorf("api: OIDC discovery at %s: %w", o.Issuer, err)
+	}
+	o.mu.Lock()
+	p := o.provider
+	o.mu.Unlock()
+	var meta struct {
+		Endpoint string `json:"introspection_endpoint"`
+	}
+	if err := p.Claims(&meta); err != nil || meta.Endpoint == "" {
+		return "", fmt.Errorf("api: the OIDC provider %s advertises no introspection_endpoint; set api.auth.oidc.introspection.url", o.Issuer)
+	}
+	return meta.Endpoint, nil
+}
+
+// introspect asks the provider about the opaque token raw (RFC 7662) and
+// returns the answer's claims, refusing an inactive or expired token.
+func (o *OIDCAuth) introspect(ctx context.Context, raw string) (map[string]any, error) {
+	endpoint, err := o.introspectionURL(ctx)
+	if err != nil {
+		return nil, err
+	}
+	form := url.Values{"token": {raw}, "token_type_hint": {"access_token"}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, fmt.Errorf("api: OIDC introspection request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	// RFC 6749 §2.3.1: the client id and secret are form-encoded before
+	// they go into Basic.
+	req.SetBasicAuth(url.QueryEscape(o.Introspection.ClientID), url.QueryEscape(o.Introspection.ClientSecret))
+	hc := cmp.Or(o.HTTPClient, http.DefaultClient)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("api: OIDC introspection at %s: %w", endpoint, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("api: OIDC introspection at %s: %w", endpoint, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		// A 401 here means rida's own client credentials are wrong: rida's
+		// trouble, not the caller's.
+		return nil, fmt.Errorf("api: OIDC introspection at %s answered %s (check api.auth.oidc.introspection's client)", endpoint, resp.Status)
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(body, &claims); err != nil {
+		return nil, fmt.Errorf("api: OIDC introspection at %s: not JSON: %w", endpoint, err)
+	}
+	if active, _ := claims["active"].(bool); !active {
+		return nil, errorf(http.StatusUnauthorized, "the OIDC access token is not active (the provider says it expired, was revoked, or was never issued); get a new one")
+	}
+	if exp, ok := claims["exp"].(float64); ok && time.Unix(int64(exp), 0).Before(time.Now()) {
+		return nil, errorf(http.StatusUnauthorized, "the OIDC access token expired at %s; get a new one", time.Unix(int64(exp), 0).UTC().Format(time.RFC3339))
+	}
+	if iss, ok := claims["iss"].(string); ok && iss != o.Issuer {
+		return nil, errorf(http.StatusUnauthorized, "the OIDC access token was issued by %s, not by %s", iss, o.Issuer)
+	}
+	return claims, nil
+}
+
+// isJWT says whether raw has a JWT's shape (three dot-separated parts);
+// anything else is an opaque token.
+func isJWT(raw string) bool { return strings.Count(raw, ".") == 2 }
+
+// authenticate checks the access token raw (a JWT locally, an opaque token
+// by introspection) and returns the user and groups.
 func (o *OIDCAuth) authenticate(ctx context.Context, raw string) (user string, groups []string, err error) {
+	var claims map[string]any
+	if isJWT(raw) {
+		if claims, err = o.verifyJWT(ctx, raw); err != nil {
+			return "", nil, err
+		}
+	} else {
+		if o.Introspection == nil {
+			return "", nil, errorf(http.StatusUnauthorized, "the bearer token is neither one of the configured api.tokens nor an OIDC access token (a JWT; opaque tokens need api.auth.oidc.introspection)")
+		}
+		if claims, err = o.introspect(ctx, raw); err != nil {
+			return "", nil, err
+		}
+	}
+	aud := claimStrings(claims["aud"])
+	if !slices.Contains(aud, o.Audience) {
+		return "", nil, errorf(http.StatusUnauthorized, "the OIDC access token is for audience %s, not for rida (%s)", cmp.Or(strings.Join(aud, ", "), "none"), o.Audience)
+	}
+	return o.userAndGroups(claims)
+}
+
+// verifyJWT checks a JWT access token's signature, issuer and expiry and
+// returns its claims.
+func (o *OIDCAuth) verifyJWT(ctx context.Context, raw string) (map[string]any, error) {
 	v, err := o.verifierFor(ctx)
 	if err != nil {
-		return "", nil, fmt.Errorf("api: OIDC discovery at %s: %w", o.Issuer, err)
+		return nil, fmt.Errorf("api: OIDC discovery at %s: %w", o.Issuer, err)
 	}
 	tok, err := v.Verify(ctx, raw)
 	if err != nil {
 		var exp *oidc.TokenExpiredError
 		if errors.As(err, &exp) {
-			return "", nil, errorf(http.StatusUnauthorized, "the OIDC access token expired at %s; get a new one", exp.Expiry.UTC().Format(time.RFC3339))
+			return nil, errorf(http.StatusUnauthorized, "the OIDC access token expired at %s; get a new one", exp.Expiry.UTC().Format(time.RFC3339))
 		}
-		return "", nil, errorf(http.StatusUnauthorized, "the OIDC access token was refused: %s", strings.TrimPrefix(err.Error(), "oidc: "))
-	}
-	if !slices.Contains(tok.Audience, o.Audience) {
-		return "", nil, errorf(http.StatusUnauthorized, "the OIDC access token is for audience %s, not for rida (%s)", strings.Join(tok.Audience, ", "), o.Audience)
+		return nil, errorf(http.StatusUnauthorized, "the OIDC access token was refused: %s", strings.TrimPrefix(err.Error(), "oidc: "))
 	}
 	var claims map[string]any
 	if err := tok.Claims(&claims); err != nil {
-		return "", nil, errorf(http.StatusUnauthorized, "the OIDC access token's claims are not readable: %v", err)
+		return nil, errorf(http.StatusUnauthorized, "the OIDC access token's claims are not readable: %v", err)
 	}
+	return claims, nil
+}
+
+// userAndGroups applies the scope and group rules to a token's claims
+// and names its user.
+func (o *OIDCAuth) userAndGroups(claims map[string]any) (user string, groups []string, err error) {
 	scopes := claimStrings(claims["scope"])
 	if len(scopes) == 0 {
 		scopes = claimStrings(claims["scp"])
@@ -175,7 +295,11 @@ func (o *OIDCAuth) authenticate(ctx context.Context, raw string) (user string, g
 	if o.UserClaim == "" {
 		user, _ = claims["preferred_username"].(string)
 		if user == "" {
-			user = tok.Subject
+			// RFC 7662's "username", then the subject.
+			user, _ = claims["username"].(string)
+		}
+		if user == "" {
+			user, _ = claims["sub"].(string)
 		}
 	} else {
 		user, _ = claims[o.UserClaim].(string)
@@ -246,9 +370,6 @@ func (s *Server) identify(r *http.Request) (identity, error) {
 		}
 		if s.opts.OIDC == nil {
 			return id, errorf(http.StatusUnauthorized, "the bearer token is not one of the configured api.tokens")
-		}
-		if strings.Count(cred, ".") != 2 {
-			return id, errorf(http.StatusUnauthorized, "the bearer token is neither one of the configured api.tokens nor an OIDC access token (a JWT)")
 		}
 		name, groups, err := s.opts.OIDC.authenticate(r.Context(), cred)
 		if err != nil {

@@ -19,7 +19,7 @@ import (
 // oidc-provider from npm, run by node from testdata/oidc (npm ci installs
 // it, from the committed package-lock.json, into a temporary directory).
 type oidcProvider struct {
-	issuer, tokenURL string
+	issuer, tokenURL, revocationURL string
 }
 
 func startOIDCProvider(t *testing.T) *oidcProvider {
@@ -82,12 +82,13 @@ func startOIDCProvider(t *testing.T) *oidcProvider {
 	}
 	defer resp.Body.Close()
 	var disc struct {
-		TokenEndpoint string `json:"token_endpoint"`
+		TokenEndpoint      string `json:"token_endpoint"`
+		RevocationEndpoint string `json:"revocation_endpoint"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&disc); err != nil || disc.TokenEndpoint == "" {
 		t.Fatalf("discovery: %v %+v", err, disc)
 	}
-	p.tokenURL = disc.TokenEndpoint
+	p.tokenURL, p.revocationURL = disc.TokenEndpoint, disc.RevocationEndpoint
 	return p
 }
 
@@ -198,4 +199,91 @@ func tamper(jwt string) string {
 		sig[3] = 'A'
 	}
 	return jwt[:i+1] + string(sig)
+}
+
+// revoke revokes the access token tok, as its client.
+func (p *oidcProvider) revoke(t *testing.T, client, tok string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, p.revocationURL, strings.NewReader(url.Values{"token": {tok}}.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(client, client+"-secret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("revoke: %s", resp.Status)
+	}
+}
+
+// TestServe_OIDCIntrospection: with api.auth.oidc.introspection, 'rida
+// serve' checks opaque access tokens at the real provider's RFC 7662
+// endpoint (found by discovery), as MBS does: an active token for rida's
+// audience with the scope submits as its user; expired, revoked, unknown,
+// wrong-audience, missing-scope and wrong-group tokens are refused saying
+// why; JWTs are still checked locally; the introspection client's secret
+// is never logged. With a wrong client secret, the caller is not blamed.
+func TestServe_OIDCIntrospection(t *testing.T) {
+	p := startOIDCProvider(t)
+	const rida = "https://rida.test/"
+	auth := func(secretEnv string) string {
+		return fmt.Sprintf("  auth: {oidc: {issuer: %q, audience: %q, required_scopes: [rida-submit], allowed_groups: [packager],"+
+			" introspection: {client_id: rida, client_secret_env: %s}}}", p.issuer, rida, secretEnv)
+	}
+	a := startAuthServe(t, auth("T_INTRO"), "T_INTRO=rida-secret")
+
+	short := p.token(t, "carol-short-opaque", rida, "rida-submit")
+	revoked := p.token(t, "carol-opaque", rida, "rida-submit")
+	p.revoke(t, "carol-opaque", revoked)
+	refusals := []struct {
+		what, token string
+		status      int
+		msg         string
+	}{
+		{"revoked", revoked, 401, "the OIDC access token is not active"},
+		{"never issued", "not-a-token-at-all", 401, "the OIDC access token is not active"},
+		{"missing scope", p.token(t, "carol-opaque", rida, "other"), 403, `lacks the required scope "rida-submit" (it has: other)`},
+		{"wrong audience", p.token(t, "carol-opaque", "https://other.test/", "rida-submit"), 401, "is for audience https://other.test/, not for rida"},
+		{"not in an allowed group", p.token(t, "mallory-opaque", rida, "rida-submit"), 403, "mallory is not in an allowed group (packager)"},
+	}
+	for _, r := range refusals {
+		code, _, body := a.call(http.MethodPost, "/module-builds/", "Bearer "+r.token, a.submitBody())
+		wantError(t, r.what, code, body, r.status, r.msg)
+	}
+	time.Sleep(2100 * time.Millisecond) // carol-short's tokens live 1s
+	code, _, body := a.call(http.MethodPost, "/module-builds/", "Bearer "+short, a.submitBody())
+	wantError(t, "expired", code, body, 401, "the OIDC access token is not active")
+
+	tok := p.token(t, "carol-opaque", rida, "rida-submit")
+	if isJWTShaped := strings.Count(tok, ".") == 2; isJWTShaped {
+		t.Fatalf("carol-opaque's token %q is a JWT; the provider should issue opaque ones", tok)
+	}
+	code, _, body = a.call(http.MethodPost, "/module-builds/", "Bearer "+tok, a.submitBody())
+	if code != 201 {
+		t.Fatalf("submit with an opaque token: %d %v", code, body)
+	}
+	if got := a.build(a.running(body)); got["owner"] != "carol" {
+		t.Errorf("owner = %v, want carol (from the introspection answer)", got["owner"])
+	}
+	// A JWT is still verified locally: alice gets past authentication to
+	// the 409 of a commit already being built.
+	code, _, body = a.call(http.MethodPost, "/module-builds/", "Bearer "+p.token(t, "alice-cli", rida, "rida-submit"), a.submitBody())
+	if code != http.StatusConflict {
+		t.Fatalf("submit with a JWT: %d %v; want 409 (authenticated, same commit)", code, body)
+	}
+	if log, _ := os.ReadFile(a.log); strings.Contains(string(log), "rida-secret") || strings.Contains(string(log), tok) {
+		t.Error("serve.log holds the introspection secret or an access token")
+	}
+
+	// rida's own client credentials wrong: rida's trouble, not the caller's.
+	b := startAuthServe(t, auth("T_INTRO"), "T_INTRO=wrong-secret")
+	code, _, body = b.call(http.MethodPost, "/module-builds/", "Bearer "+p.token(t, "carol-opaque", rida, "rida-submit"), b.submitBody())
+	wantError(t, "wrong introspection secret", code, body, 500, "see rida's log")
+	if log, _ := os.ReadFile(b.log); !strings.Contains(string(log), "check api.auth.oidc.introspection's client") || strings.Contains(string(log), "wrong-secret") {
+		t.Errorf("serve.log should name the introspection client and not its secret:\n%s", log)
+	}
 }

@@ -23,6 +23,8 @@ type authServe struct {
 	p      *serverProc
 	scmurl string
 	branch string
+	// log is the path of rida serve's log.
+	log string
 }
 
 func startAuthServe(t *testing.T, extraAPI string, env ...string) *authServe {
@@ -51,7 +53,7 @@ func startAuthServe(t *testing.T, extraAPI string, env ...string) *authServe {
 			t.Logf("serve.log:\n%s", log)
 		}
 	})
-	return &authServe{t: t, p: p, scmurl: layout.Module.URL + "?#" + layout.Module.Commit, branch: layout.Module.Branch}
+	return &authServe{t: t, p: p, scmurl: layout.Module.URL + "?#" + layout.Module.Commit, branch: layout.Module.Branch, log: filepath.Join(dir, "serve.log")}
 }
 
 func (a *authServe) url(path string) string { return a.p.base + "/module-build-service/1" + path }

@@ -339,13 +339,22 @@ type authConfig struct {
 		AllowedGroups  []string `yaml:"allowed_groups"`
 		UserClaim      string   `yaml:"user_claim"`
 		GroupsClaim    string   `yaml:"groups_claim"`
+		// Introspection checks opaque tokens (RFC 7662); empty client_id:
+		// only JWTs are accepted.
+		Introspection struct {
+			URL              string `yaml:"url"`
+			ClientID         string `yaml:"client_id"`
+			ClientSecretEnv  string `yaml:"client_secret_env"`
+			ClientSecretFile string `yaml:"client_secret_file"`
+		} `yaml:"introspection"`
 	} `yaml:"oidc"`
 	AdminUsers  []string `yaml:"admin_users"`
 	AdminGroups []string `yaml:"admin_groups"`
 }
 
-// apiAuth sets opts' Kerberos, OIDC and admins from api.auth.
-func (c *config) apiAuth(opts *api.Options) error {
+// apiAuth sets opts' Kerberos, OIDC and admins from api.auth; getenv
+// reads the introspection client's secret.
+func (c *config) apiAuth(opts *api.Options, getenv func(string) string) error {
 	a := c.API.Auth
 	if a.Kerberos.Keytab != "" {
 		k, err := api.NewKerberosAuth(a.Kerberos.Keytab, a.Kerberos.Principal)
@@ -364,6 +373,20 @@ func (c *config) apiAuth(opts *api.Options) error {
 			Issuer: o.Issuer, Audience: o.Audience, RequiredScopes: o.RequiredScopes, AllowedGroups: o.AllowedGroups,
 			UserClaim: o.UserClaim, GroupsClaim: o.GroupsClaim,
 		}
+		if in := o.Introspection; in.ClientID != "" {
+			secret, err := lookupSecret(getenv, in.ClientSecretEnv, in.ClientSecretFile)
+			if err != nil {
+				return fmt.Errorf("api.auth.oidc.introspection: client_secret_file: %w", err)
+			}
+			if secret == "" {
+				return fmt.Errorf("api.auth.oidc.introspection: no client secret in %s", where(in.ClientSecretEnv, in.ClientSecretFile))
+			}
+			opts.OIDC.Introspection = &api.Introspection{URL: in.URL, ClientID: in.ClientID, ClientSecret: secret}
+		} else if in.URL != "" || in.ClientSecretEnv != "" || in.ClientSecretFile != "" {
+			return errors.New("api.auth.oidc.introspection: client_id is required (rida authenticates to the endpoint as a client)")
+		}
+	} else if o.Introspection.ClientID != "" {
+		return errors.New("api.auth.oidc.introspection is set but api.auth.oidc.issuer is not")
 	}
 	opts.AdminUsers, opts.AdminGroups = a.AdminUsers, a.AdminGroups
 	return nil

@@ -239,7 +239,7 @@ func newServer(cfg *config, forges []webhook.ForgeConfig, logger *slog.Logger) (
 		Tokens: tokens, SCMURLPrefixes: cfg.API.AllowedSCM,
 		PublicURL: cfg.PublicURL, OnEnqueue: s.runner.Notify, Branches: runner.SCMBranches{Mirrors: mirrors}, Version: version,
 	}
-	if err := cfg.apiAuth(&apiOpts); err != nil {
+	if err := cfg.apiAuth(&apiOpts, os.Getenv); err != nil {
 		return fail(err)
 	}
 	s.api, err = api.New(apiOpts)

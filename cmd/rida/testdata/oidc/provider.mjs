@@ -4,8 +4,10 @@
 //
 // Each client stands for a user (the preferred_username and groups claims
 // it puts in its tokens); "alice-short" gets tokens that live one second.
-// Resource indicators choose the audience: https://rida.test/ is rida,
-// anything else is another service.
+// Clients ending in "-opaque" get opaque tokens, which rida checks by RFC
+// 7662 introspection as the confidential client "rida" (introspection
+// and revocation are on). Resource indicators choose the audience:
+// https://rida.test/ is rida, anything else is another service.
 import { createServer } from 'node:http';
 import { generateKeyPairSync } from 'node:crypto';
 import Provider from 'oidc-provider';
@@ -16,6 +18,11 @@ const users = {
   'bob-cli': { preferred_username: 'bob', groups: ['packager'] },
   'eve-cli': { preferred_username: 'eve', groups: ['guests'] },
   'boss-cli': { preferred_username: 'boss', groups: ['rida-admins'] },
+  'carol-opaque': { preferred_username: 'carol', groups: ['packager'] },
+  'carol-short-opaque': { preferred_username: 'carol', groups: ['packager'] },
+  'mallory-opaque': { preferred_username: 'mallory', groups: ['guests'] },
+  // rida itself: the client that introspects.
+  rida: {},
 };
 const scope = 'rida-submit other';
 
@@ -37,6 +44,8 @@ server.listen(0, '127.0.0.1', () => {
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
       resourceIndicators: {
         enabled: true,
         defaultResource: () => 'https://rida.test/',
@@ -44,8 +53,8 @@ server.listen(0, '127.0.0.1', () => {
         getResourceServerInfo: (ctx, resource, client) => ({
           scope,
           audience: resource,
-          accessTokenTTL: client.clientId === 'alice-short' ? 1 : 600,
-          accessTokenFormat: 'jwt',
+          accessTokenTTL: client.clientId.includes('-short') ? 1 : 600,
+          accessTokenFormat: client.clientId.endsWith('-opaque') ? 'opaque' : 'jwt',
           jwt: { sign: { alg: 'RS256' } },
         }),
       },

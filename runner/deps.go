@@ -21,6 +21,7 @@ type GraphStore interface {
 	IndexedStreams(ctx context.Context, module string) ([]string, error)
 	QueueSlot(ctx context.Context, key string) (running, pending *state.BuildRequest, err error)
 	GetModuleBuild(ctx context.Context, id uint64) (*state.ModuleBuild, error)
+	RequestOptionsFor(ctx context.Context, id uint64) (state.RequestOptions, error)
 }
 
 // DepWaitError means a buildrequired module stream has a build queued or
@@ -190,7 +191,16 @@ func (res *resolver) choose(ctx context.Context, ref modgraph.StreamRef, platfor
 		// is ready, so a cascade builds every stream once, against the
 		// newest builds.
 		for _, r := range []*state.BuildRequest{running, pending} {
-			if r != nil && r.ID != res.request {
+			if r == nil || r.ID == res.request {
+				continue
+			}
+			// A scratch build is never built against (MBS): nothing to
+			// wait for.
+			o, err := res.store.RequestOptionsFor(ctx, r.ID)
+			if err != nil {
+				return nil, &InfraError{Op: "read the options of request " + r.Key, Err: err}
+			}
+			if !o.Scratch {
 				return nil, &DepWaitError{Stream: ref, Reason: fmt.Sprintf("waiting for buildrequired %s: request %d is %s", ref, r.ID, r.State)}
 			}
 		}

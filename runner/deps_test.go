@@ -249,3 +249,58 @@ func TestRunner_ManyMissingRepositories(t *testing.T) {
 		t.Error("the event log does not hold all five errors")
 	}
 }
+
+// A scratch build of a buildrequired stream is never built against (MBS),
+// so a dependent does not wait for one queued or running: upper builds at
+// once against the stream's ready build while rida-demo's scratch build
+// is on the way.
+func TestRunner_ScratchBuildOfBuildRequiredStreamIsNotWaitedFor(t *testing.T) {
+	bx := setup(t, func(o *runner.Options) { o.MaxBuilds = 2; o.DepPollInterval = 100 * time.Millisecond })
+	if _, err := examples.CreateRepo(filepath.Join(bx.layout.Dir, "rpms", "upper-app"), "main", map[string]string{"upper-app.spec": upperSpec}, examples.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	upper, err := examples.CreateRepo(filepath.Join(bx.layout.Dir, "modules", "upper"), "1", map[string]string{"upper.yaml": upperModule}, examples.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	bx.enqueue(state.RequestModule, "test")
+	lower := bx.waitFinished()
+	if lower.State != state.ModuleStateReady {
+		t.Fatalf("rida-demo: %s (%s)", lower.State, lower.StateReason)
+	}
+	// The scratch build is queued first, so it is on the way (queued or
+	// running) when upper resolves.
+	_, scratch, err := bx.store.EnqueueWithBuild(ctx, state.BuildRequest{Module: examples.ModuleName, Stream: examples.ModuleStream, Kind: state.RequestModule,
+		ModuleRepo: bx.layout.Module.URL, ModuleCommit: bx.layout.Module.Commit, Reasons: []string{"scratch"}}, state.RequestOptions{Scratch: true, Owner: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bx.store.Enqueue(ctx, state.BuildRequest{Module: "upper", Stream: "1", Kind: state.RequestModule, ModuleRepo: upper.URL, Reasons: []string{"test"}}); err != nil {
+		t.Fatal(err)
+	}
+	bx.runner.Notify()
+	var up, sc state.ModuleBuild
+	for range 2 {
+		mb := bx.waitFinished()
+		if mb.Name == "upper" {
+			up = mb
+		} else {
+			sc = mb
+		}
+	}
+	if sc.ID != scratch[0].ID || !sc.Scratch {
+		t.Fatalf("second rida-demo build %d (scratch %v), want the scratch build %d", sc.ID, sc.Scratch, scratch[0].ID)
+	}
+	if up.State != state.ModuleStateReady {
+		t.Fatalf("upper %s (%s)", up.State, up.StateReason)
+	}
+	for _, tr := range up.Transitions {
+		if tr.State == state.ModuleStateWait && strings.Contains(tr.Reason, "waiting for buildrequired") {
+			t.Errorf("upper waited for the scratch build: %q", tr.Reason)
+		}
+	}
+	if len(up.BuildRequires) != 1 || up.BuildRequires[0].BuildID != lower.ID {
+		t.Errorf("upper built against %+v, want the ready build %d", up.BuildRequires, lower.ID)
+	}
+}

@@ -46,11 +46,10 @@ echo x > %{buildroot}/usr/share/upper-app/x
 /usr/share/upper-app/x
 `
 
-// A build whose buildrequired stream is queued waits without holding a
-// build slot: with one slot, upper (started first) waits for rida-demo,
-// which then builds in that slot, and upper builds against it after.
-func TestRunner_WaitForBuildRequiredStreamReleasesTheSlot(t *testing.T) {
-	bx := setup(t, func(o *runner.Options) { o.MaxBuilds = 1; o.DepPollInterval = 100 * time.Millisecond })
+// createUpper makes the repositories of module "upper" (stream 1), which
+// buildrequires rida-demo, and of its component upper-app.
+func createUpper(t *testing.T, bx *bundle) examples.Repo {
+	t.Helper()
 	if _, err := examples.CreateRepo(filepath.Join(bx.layout.Dir, "rpms", "upper-app"), "main", map[string]string{"upper-app.spec": upperSpec}, examples.Options{}); err != nil {
 		t.Fatal(err)
 	}
@@ -58,6 +57,15 @@ func TestRunner_WaitForBuildRequiredStreamReleasesTheSlot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return upper
+}
+
+// A build whose buildrequired stream is queued waits without holding a
+// build slot: with one slot, upper (started first) waits for rida-demo,
+// which then builds in that slot, and upper builds against it after.
+func TestRunner_WaitForBuildRequiredStreamReleasesTheSlot(t *testing.T) {
+	bx := setup(t, func(o *runner.Options) { o.MaxBuilds = 1; o.DepPollInterval = 100 * time.Millisecond })
+	upper := createUpper(t, bx)
 	ctx := context.Background()
 	// Upper is queued first (so it starts first), then rida-demo.
 	if _, err := bx.store.Enqueue(ctx, state.BuildRequest{Module: "upper", Stream: "1", Kind: state.RequestModule, ModuleRepo: upper.URL, Reasons: []string{"test"}}); err != nil {
@@ -256,13 +264,7 @@ func TestRunner_ManyMissingRepositories(t *testing.T) {
 // is on the way.
 func TestRunner_ScratchBuildOfBuildRequiredStreamIsNotWaitedFor(t *testing.T) {
 	bx := setup(t, func(o *runner.Options) { o.MaxBuilds = 2; o.DepPollInterval = 100 * time.Millisecond })
-	if _, err := examples.CreateRepo(filepath.Join(bx.layout.Dir, "rpms", "upper-app"), "main", map[string]string{"upper-app.spec": upperSpec}, examples.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	upper, err := examples.CreateRepo(filepath.Join(bx.layout.Dir, "modules", "upper"), "1", map[string]string{"upper.yaml": upperModule}, examples.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	upper := createUpper(t, bx)
 	ctx := context.Background()
 	bx.enqueue(state.RequestModule, "test")
 	lower := bx.waitFinished()

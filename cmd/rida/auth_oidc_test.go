@@ -96,17 +96,7 @@ func startOIDCProvider(t *testing.T) *oidcProvider {
 // resource (the audience) with the scope.
 func (p *oidcProvider) token(t *testing.T, client, resource, scope string) string {
 	t.Helper()
-	form := url.Values{"grant_type": {"client_credentials"}, "scope": {scope}, "resource": {resource}}
-	req, err := http.NewRequest(http.MethodPost, p.tokenURL, strings.NewReader(form.Encode()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(client, client+"-secret")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := p.post(t, p.tokenURL, client, url.Values{"grant_type": {"client_credentials"}, "scope": {scope}, "resource": {resource}})
 	defer resp.Body.Close()
 	var tok struct {
 		AccessToken string `json:"access_token"`
@@ -116,6 +106,23 @@ func (p *oidcProvider) token(t *testing.T, client, resource, scope string) strin
 		t.Fatalf("token for %s: %d %v %s", client, resp.StatusCode, err, tok.Error)
 	}
 	return tok.AccessToken
+}
+
+// post sends form to one of the provider's endpoints, authenticated as
+// client (its secret is "<client>-secret").
+func (p *oidcProvider) post(t *testing.T, endpoint, client string, form url.Values) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(client, client+"-secret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
 }
 
 // TestServe_OIDC: 'rida serve' with api.auth.oidc accepts access tokens
@@ -204,16 +211,7 @@ func tamper(jwt string) string {
 // revoke revokes the access token tok, as its client.
 func (p *oidcProvider) revoke(t *testing.T, client, tok string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, p.revocationURL, strings.NewReader(url.Values{"token": {tok}}.Encode()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(client, client+"-secret")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := p.post(t, p.revocationURL, client, url.Values{"token": {tok}})
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("revoke: %s", resp.Status)

@@ -59,6 +59,9 @@ func indexBuild(tx *bolt.Tx, prev, mb *ModuleBuild) error {
 			}
 		}
 	}
+	if err := indexBuildRefs(tx, prev, mb); err != nil {
+		return err
+	}
 	return putBuildIndexes(tx, mb)
 }
 

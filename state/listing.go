@@ -57,11 +57,11 @@ func (s *Store) ListModuleBuilds(ctx context.Context, q BuildQuery) ([]ModuleBui
 			slices.Sort(ids)
 			ids = slices.Compact(ids)
 		default:
-			// Builds are never deleted and ids are sequential: the
-			// bucket's sequence is the count, and a page is a cursor
-			// walk from the end.
+			// The count is the bucket's sequence less the builds
+			// retention deleted (a stored counter), and a page is a
+			// cursor walk from the end.
 			b := tx.Bucket(bucketModuleBuilds)
-			total = int(b.Sequence())
+			total = buildsStored(tx)
 			c := b.Cursor()
 			i := 0
 			for k, _ := c.Last(); k != nil && len(out) < q.Limit; k, _ = c.Prev() {

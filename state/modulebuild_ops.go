@@ -29,8 +29,12 @@ func (s *Store) UpdateComponentBuild(ctx context.Context, id uint64, c Component
 					b.Components = slices.Clone(mb.Components)
 					before = &b
 				}
+				refs := buildRefs(mb)
 				mb.Components[i] = c
 				mb.UpdatedAt = s.now().UTC()
+				if err := setBuildRefs(tx, id, refs, buildRefs(mb)); err != nil {
+					return err
+				}
 				if err := s.appendEvent(tx, EventComponentBuildState, "modulebuild/"+strconv.FormatUint(id, 10), map[string]any{
 					"component": c.Key, "state": c.State, "reason": c.Reason, "nvr": c.NVR,
 				}); err != nil {

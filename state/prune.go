@@ -29,6 +29,18 @@ type Retention struct {
 	// KeepTrees: how many successful builds per stream keep their trees
 	// at least (more when a build still needs them); 0 keeps them all.
 	KeepTrees int
+	// SupersededBuilds: how many successful (done, ready) module builds
+	// per stream keep their records at least; an older one is deleted
+	// unless something still needs it (see prune_builds.go). 0 keeps
+	// them all.
+	SupersededBuilds int
+	// FailedBuilds: the records of failed (cancelled among them) and
+	// garbage module builds, from when the build ended, unless something
+	// still needs them.
+	FailedBuilds time.Duration
+	// Requests: finished build requests none of whose builds is left,
+	// from when the request finished.
+	Requests time.Duration
 }
 
 // DefaultRetention is the retention of the built-in configuration.
@@ -36,41 +48,57 @@ var DefaultRetention = Retention{
 	Events: 90 * 24 * time.Hour, Deliveries: 90 * 24 * time.Hour,
 	DeliveryCommits: 7 * 24 * time.Hour, PostedStatuses: 7 * 24 * time.Hour,
 	FailedTrees: 14 * 24 * time.Hour, KeepTrees: 3,
+	SupersededBuilds: 10, FailedBuilds: 30 * 24 * time.Hour, Requests: 90 * 24 * time.Hour,
 }
 
 // Pruned counts what one Prune removed.
 type Pruned struct {
 	Events, Deliveries, DeliveryCommits, Statuses int
+	// SupersededBuilds and FailedBuilds count the module build records
+	// deleted under Retention.SupersededBuilds and FailedBuilds; Requests
+	// the build requests.
+	SupersededBuilds, FailedBuilds, Requests int
 }
 
 // pruneBatch bounds the records one prune transaction touches, so a first
 // prune of a large store does not hold the write lock for long.
 const pruneBatch = 5000
 
-// Prune removes what the retention r no longer keeps, as of now, oldest
-// first. Candidates are found in read transactions (which do not block
-// writers) and removed in write transactions of at most 5000 records, each
-// checked again there, so webhooks and builds are not held up. Module
-// builds, requests and the indexes are left alone: builds are history
-// people read, and reuse and the module graph need them. It is safe to run
-// at any time and idempotent.
+// Prune removes what the retention r no longer keeps, as of now: first
+// module build records (SupersededBuilds, FailedBuilds; see
+// prune_builds.go for what is never removed), then, oldest first, events,
+// deliveries, delivery commit lists, posted statuses and finished requests
+// with no build left. Candidates are found in read transactions (which do
+// not block writers) and removed in write transactions of at most 5000
+// records (256 builds), each checked again there, so webhooks and builds
+// are not held up. A build goes with every index entry naming it in one
+// transaction; its tree is then listed by DeletedTrees for the edge to
+// remove. The events of a deleted build or request stay until Events
+// removes them. It is safe to run at any time and idempotent.
 func (s *Store) Prune(ctx context.Context, now time.Time, r Retention) (Pruned, error) {
 	var p Pruned
+	if err := s.pruneBuilds(ctx, now, r, &p); err != nil {
+		return p, wrap("Prune", err)
+	}
 	steps := []struct {
 		keep   time.Duration
 		bucket []byte
 		// pick decides from a record whether it goes, and whether the
 		// scan can stop there (records are in time order).
 		pick func(v []byte, cutoff time.Time) (take, stop bool, err error)
+		// skip, when set, keeps a record pick took, in the read
+		// transaction, so that apply does not see it again every run.
+		skip func(tx *bolt.Tx, k []byte) bool
 		// apply removes (or trims) the record at k; it reports whether
 		// it did.
 		apply func(tx *bolt.Tx, k []byte, cutoff time.Time) (bool, error)
 		n     *int
 	}{
-		{r.Events, bucketEvents, pickEvent, deleteEventIf, &p.Events},
-		{r.Deliveries, bucketDeliveries, pickDelivery, counted(deleteIf(bucketDeliveries, pickDelivery), keyDeliveryCount), &p.Deliveries},
-		{r.DeliveryCommits, bucketDeliveries, pickDeliveryCommits, trimDeliveryCommits, &p.DeliveryCommits},
-		{r.PostedStatuses, bucketStatusOutbox, pickPostedStatus, deleteIf(bucketStatusOutbox, pickPostedStatus), &p.Statuses},
+		{r.Events, bucketEvents, pickEvent, nil, deleteEventIf, &p.Events},
+		{r.Deliveries, bucketDeliveries, pickDelivery, nil, counted(deleteIf(bucketDeliveries, pickDelivery), keyDeliveryCount), &p.Deliveries},
+		{r.DeliveryCommits, bucketDeliveries, pickDeliveryCommits, nil, trimDeliveryCommits, &p.DeliveryCommits},
+		{r.PostedStatuses, bucketStatusOutbox, pickPostedStatus, nil, deleteIf(bucketStatusOutbox, pickPostedStatus), &p.Statuses},
+		{r.Requests, bucketRequests, pickFinishedRequest, requestHasBuilds, s.deleteRequestIf, &p.Requests},
 	}
 	for _, st := range steps {
 		if st.keep <= 0 {
@@ -99,7 +127,7 @@ func (s *Store) Prune(ctx context.Context, now time.Time, r Retention) (Pruned, 
 					if stop {
 						return nil
 					}
-					if take {
+					if take && (st.skip == nil || !st.skip(tx, k)) {
 						keys = append(keys, append([]byte(nil), k...))
 					}
 				}

@@ -48,7 +48,7 @@ func allBuckets() [][]byte {
 		bucketModuleBuilds, bucketComponentBuilds, bucketStatusOutbox, bucketStatusOutboxDue,
 		bucketIndexDependents, bucketBuildsByStream,
 		bucketBuildsByRequest, bucketBuildsByState, bucketBuildsByIdentity, bucketStreamMaxVersion,
-		bucketTreesKept, bucketEventsBySubject,
+		bucketTreesKept, bucketEventsBySubject, bucketBuildRefs, bucketDeletedTrees,
 	}
 }
 
@@ -211,6 +211,9 @@ func Open(path string, opts Options) (*Store, error) {
 			return err
 		}
 		if err := fillTreesKept(tx); err != nil {
+			return err
+		}
+		if err := fillBuildRefs(tx); err != nil {
 			return err
 		}
 		if err := fillEventsBySubject(tx); err != nil {

@@ -22,6 +22,12 @@ import (
 //   - the component index is exactly the union of the module records;
 //   - events are numbered densely from 1, module builds' last transition
 //     matches their state;
+//   - the module build indexes (by stream, state, request, identity, the
+//     trees-kept and references indexes) hold exactly one entry per
+//     record with the value the record gives, every build's request
+//     exists, the streams' highest versions are at least their builds',
+//     the stored build count is right, and no stored build's tree is
+//     listed as a deleted build's (checkBuildIndexes);
 //   - every status outbox entry that is not done is in the due index under
 //     its next attempt, and the due index names nothing else.
 //
@@ -49,6 +55,7 @@ func (s *Store) Check() error {
 		checkRequests(tx, add)
 		checkIndex(tx, add)
 		checkEventsAndBuilds(tx, add)
+		checkBuildIndexes(tx, add)
 		if n, want := count(tx, keyDeliveryCount), uint64(tx.Bucket(bucketDeliveries).Stats().KeyN); n != want {
 			add("delivery count %d, the bucket holds %d", n, want)
 		}

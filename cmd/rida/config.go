@@ -40,6 +40,11 @@ type config struct {
 		FailedTrees     *time.Duration `yaml:"failed_trees"`
 		KeepTrees       *int           `yaml:"keep_trees"`
 		Mirrors         *time.Duration `yaml:"mirrors"`
+		// SupersededBuilds, FailedBuilds and Requests: the records of
+		// module builds and build requests (state.Retention).
+		SupersededBuilds *int           `yaml:"superseded_builds_per_stream"`
+		FailedBuilds     *time.Duration `yaml:"failed_builds"`
+		Requests         *time.Duration `yaml:"requests"`
 	} `yaml:"retention"`
 	Webhook struct {
 		// MaxBody caps a webhook body in bytes (0: GitHub's own cap, 25 MiB).
@@ -181,13 +186,17 @@ func (c *config) validate() error {
 	}
 	for name, d := range map[string]*time.Duration{"events": c.Retention.Events, "deliveries": c.Retention.Deliveries,
 		"delivery_commits": c.Retention.DeliveryCommits, "posted_statuses": c.Retention.PostedStatuses,
-		"failed_trees": c.Retention.FailedTrees, "mirrors": c.Retention.Mirrors} {
+		"failed_trees": c.Retention.FailedTrees, "mirrors": c.Retention.Mirrors,
+		"failed_builds": c.Retention.FailedBuilds, "requests": c.Retention.Requests} {
 		if d != nil && *d < 0 {
 			return fmt.Errorf("retention.%s: %s, want 0 (keep forever) or more", name, *d)
 		}
 	}
 	if k := c.Retention.KeepTrees; k != nil && *k < 0 {
 		return fmt.Errorf("retention.keep_trees: %d, want 0 (keep every tree) or more", *k)
+	}
+	if k := c.Retention.SupersededBuilds; k != nil && *k < 0 {
+		return fmt.Errorf("retention.superseded_builds_per_stream: %d, want 0 (keep every build) or more", *k)
 	}
 	if err := c.HTTP.validate(); err != nil {
 		return err
@@ -403,6 +412,7 @@ func (c *config) retention() state.Retention {
 		{c.Retention.Events, &r.Events}, {c.Retention.Deliveries, &r.Deliveries},
 		{c.Retention.DeliveryCommits, &r.DeliveryCommits}, {c.Retention.PostedStatuses, &r.PostedStatuses},
 		{c.Retention.FailedTrees, &r.FailedTrees},
+		{c.Retention.FailedBuilds, &r.FailedBuilds}, {c.Retention.Requests, &r.Requests},
 	} {
 		if f.v != nil {
 			*f.dst = *f.v
@@ -410,6 +420,9 @@ func (c *config) retention() state.Retention {
 	}
 	if c.Retention.KeepTrees != nil {
 		r.KeepTrees = *c.Retention.KeepTrees
+	}
+	if c.Retention.SupersededBuilds != nil {
+		r.SupersededBuilds = *c.Retention.SupersededBuilds
 	}
 	return r
 }

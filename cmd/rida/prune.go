@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/rida-build/rida/local"
@@ -12,9 +13,11 @@ import (
 	"github.com/rida-build/rida/state"
 )
 
-// pruner is rida serve's retention: the store's records (state.Prune),
-// the local backend's build trees (state.TreeCandidates, removed here,
-// then recorded on the build) and the git mirrors nobody used for a while.
+// pruner is rida serve's retention: the store's records (state.Prune:
+// events, deliveries, statuses, module builds, requests), the trees of the
+// builds it deleted (state.DeletedTrees), the local backend's build trees
+// retention no longer keeps (state.TreeCandidates, removed here, then
+// recorded on the build) and the git mirrors nobody used for a while.
 type pruner struct {
 	store *state.Store
 	log   *slog.Logger
@@ -26,11 +29,15 @@ type pruner struct {
 	// keeps them.
 	mirrors   *scm.Mirrors
 	mirrorAge time.Duration
+	// metrics, when set, counts what each run removed and its errors.
+	metrics *pruneMetrics
 }
 
 // pruneResult counts what one runOnce removed.
 type pruneResult struct {
 	state.Pruned
+	// Trees and TreeBytes count the build trees removed from disk: those
+	// retention no longer keeps and those of deleted builds.
 	Trees     int
 	TreeBytes int64
 	Mirrors   int
@@ -39,20 +46,63 @@ type pruneResult struct {
 // runOnce applies the retention once, as of now. It goes on after an
 // error in one part and returns them all.
 func (p *pruner) runOnce(ctx context.Context, now time.Time) (pruneResult, error) {
+	start := time.Now()
 	var res pruneResult
 	var errs []error
 	pr, err := p.store.Prune(ctx, now, p.r)
 	res.Pruned = pr
+	p.metrics.failed("store", err)
 	errs = append(errs, err)
+	err = p.removeDeletedTrees(ctx, &res)
 	if p.treesDir != "" {
-		errs = append(errs, p.pruneTrees(ctx, now, &res))
+		err = errors.Join(err, p.pruneTrees(ctx, now, &res))
 	}
+	p.metrics.failed("trees", err)
+	errs = append(errs, err)
 	if p.mirrors != nil && p.mirrorAge > 0 {
 		removed, err := p.mirrors.Prune(now.Add(-p.mirrorAge))
 		res.Mirrors = len(removed)
+		p.metrics.failed("mirrors", err)
 		errs = append(errs, err)
 	}
+	p.metrics.ran(res, time.Now(), time.Since(start))
 	return res, errors.Join(errs...)
+}
+
+// removeDeletedTrees removes the trees of the builds the store deleted
+// (nothing to remove with Koji), then forgets them; a crash in between
+// removes them again at the next run (removing a tree that is gone is no
+// error).
+func (p *pruner) removeDeletedTrees(ctx context.Context, res *pruneResult) error {
+	for {
+		trees, err := p.store.DeletedTrees(ctx, 0)
+		if err != nil || len(trees) == 0 {
+			return err
+		}
+		ids := make([]uint64, 0, len(trees))
+		var rmErr error
+		for _, t := range trees {
+			if p.treesDir != "" {
+				_, statErr := os.Stat(local.TreeDir(p.treesDir, t.Name, t.Stream, t.Version, t.Context, int64(t.ID)))
+				n, err := local.RemoveTree(p.treesDir, t.Name, t.Stream, t.Version, t.Context, int64(t.ID))
+				if err != nil {
+					rmErr = fmt.Errorf("deleted build %d: %w", t.ID, err)
+					break
+				}
+				if statErr == nil {
+					res.Trees++
+					res.TreeBytes += n
+				}
+			}
+			ids = append(ids, t.ID)
+		}
+		if err := p.store.ForgetDeletedTrees(ctx, ids...); err != nil {
+			return err
+		}
+		if rmErr != nil {
+			return rmErr
+		}
+	}
 }
 
 // pruneTrees removes the trees retention no longer keeps: each tree goes
@@ -82,5 +132,6 @@ func (r pruneResult) empty() bool { return r == pruneResult{} }
 
 func (r pruneResult) logAttrs() []any {
 	return []any{"events", r.Events, "deliveries", r.Deliveries, "delivery_commits", r.DeliveryCommits, "statuses", r.Statuses,
+		"superseded_builds", r.SupersededBuilds, "failed_builds", r.FailedBuilds, "requests", r.Requests,
 		"trees", r.Trees, "tree_bytes", r.TreeBytes, "mirrors", r.Mirrors}
 }

@@ -131,8 +131,9 @@ type server struct {
 	api      *api.Server
 	statuses *statuses.Worker // nil when no forge has a status token
 	// pruneStop ends the retention loop; pruneDone closes when it ended.
-	pruneStop context.CancelFunc
-	pruneDone chan struct{}
+	pruneStop    context.CancelFunc
+	pruneDone    chan struct{}
+	pruneMetrics *pruneMetrics
 }
 
 func newServer(cfg *config, forges []webhook.ForgeConfig, logger *slog.Logger) (*server, error) {
@@ -234,6 +235,9 @@ func newServer(cfg *config, forges []webhook.ForgeConfig, logger *slog.Logger) (
 	if err != nil {
 		return fail(err)
 	}
+	if s.pruneMetrics, err = newPruneMetrics(reg); err != nil {
+		return fail(err)
+	}
 	apiOpts := api.Options{
 		Store: store, Canceler: s.runner, Readier: s.runner, Logger: logger, Metrics: metrics, DataDir: cfg.DataDir,
 		Tokens: tokens, SCMURLPrefixes: cfg.API.AllowedSCM,
@@ -290,7 +294,7 @@ const pruneInterval = time.Hour
 func (s *server) startPruning(ctx context.Context) {
 	ctx, s.pruneStop = context.WithCancel(ctx)
 	s.pruneDone = make(chan struct{})
-	p := &pruner{store: s.store, log: s.log, r: s.cfg.retention(), mirrorAge: s.cfg.mirrorRetention()}
+	p := &pruner{store: s.store, log: s.log, r: s.cfg.retention(), mirrorAge: s.cfg.mirrorRetention(), metrics: s.pruneMetrics}
 	if s.cfg.Backend.Kind != "koji" {
 		p.treesDir = filepath.Join(s.cfg.DataDir, "builds")
 	}

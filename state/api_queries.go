@@ -55,11 +55,18 @@ type RequestOptions struct {
 	ReuseFrom             uint64              `json:"reuse_from,omitempty"`
 	BuildRequireOverrides map[string][]string `json:"buildrequire_overrides,omitempty"`
 	RequireOverrides      map[string][]string `json:"require_overrides,omitempty"`
+	// Modulemd, SubmittedAt and SRPMs are what a scratch build was
+	// submitted with instead of (or besides) the module repository:
+	// the modulemd YAML, when it was submitted, and the source RPMs
+	// that replace components (see submit.go).
+	Modulemd    string    `json:"modulemd,omitempty"`
+	SubmittedAt time.Time `json:"submitted_at,omitzero"`
+	SRPMs       []SRPM    `json:"srpms,omitempty"`
 }
 
 func (o RequestOptions) empty() bool {
 	return o.RebuildStrategy == "" && o.Owner == "" && !o.Scratch && o.ReuseFrom == 0 &&
-		len(o.BuildRequireOverrides) == 0 && len(o.RequireOverrides) == 0
+		len(o.BuildRequireOverrides) == 0 && len(o.RequireOverrides) == 0 && !o.HasUploads()
 }
 
 // QueueStats summarises the build queue.

@@ -111,6 +111,9 @@ type ModuleBuild struct {
 	// stays done, and nothing reuses, resolves, cascades from or reports
 	// it.
 	Scratch bool `json:"scratch,omitempty"`
+	// SRPMs lists the source RPMs a scratch build was submitted with
+	// (MBS's srpms), as RequestOptions.SRPMs names them (SRPM.Path).
+	SRPMs []string `json:"srpms,omitempty"`
 	// TreePrunedAt is when retention removed the build's tree (the local
 	// backend's directory: logs, repository, rpm database); zero while it
 	// is kept. Set by MarkTreePruned and kept by later puts.
@@ -165,9 +168,12 @@ type ComponentBuild struct {
 	RPMs    []string `json:"rpms,omitempty"`
 	// ReusedFrom is the id of the module build a reused component was taken
 	// from.
-	ReusedFrom uint64    `json:"reused_from,omitempty"`
-	Started    time.Time `json:"started,omitzero"`
-	Finished   time.Time `json:"finished,omitzero"`
+	ReusedFrom uint64 `json:"reused_from,omitempty"`
+	// SRPM is the source RPM the component is built from instead of its
+	// repository (a scratch build's srpms; SRPM.Path), else empty.
+	SRPM     string    `json:"srpm,omitempty"`
+	Started  time.Time `json:"started,omitzero"`
+	Finished time.Time `json:"finished,omitzero"`
 }
 
 // Terminal reports whether the module build can no longer change state,

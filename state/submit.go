@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -17,6 +18,33 @@ import (
 // client gets a build id at once. The runner picks the record up when it
 // starts the request (runner.runRequest takes an init or wait record of its
 // request).
+
+// SRPM is one source RPM a scratch build was submitted with (MBS's
+// srpms): it replaces the component whose package is Package, which is
+// then built from it instead of from its repository.
+type SRPM struct {
+	// Package is the RPM package name the SRPM builds.
+	Package string `json:"package"`
+	// Path says where the SRPM is: for the Koji backend the upload path
+	// the client gave ("cli-build/…/x.src.rpm"); for the local backend the
+	// uploaded file's path relative to rida's uploads directory
+	// ("<upload id>/x.src.rpm").
+	Path string `json:"path"`
+}
+
+// HasUploads reports whether the request carries what a submitter
+// uploaded (a modulemd or SRPMs), which a later submission must not
+// replace by merging into the request.
+func (o RequestOptions) HasUploads() bool { return o.Modulemd != "" || len(o.SRPMs) > 0 }
+
+// SRPMPaths returns the Path of every SRPM, in order.
+func (o RequestOptions) SRPMPaths() []string {
+	var out []string
+	for _, s := range o.SRPMs {
+		out = append(out, s.Path)
+	}
+	return out
+}
 
 // ErrConflict is matched (errors.Is) by a *ConflictError.
 var ErrConflict = errors.New("state: conflict")
@@ -44,10 +72,12 @@ const (
 
 // EnqueueWithBuild queues req (merging into the stream's pending request,
 // as Enqueue does) with opts, and creates the request's module build record
-// in state init with opts' owner, rebuild strategy and scratch flag, all in
-// one transaction. When req merges into a pending request that already has
-// a record in init or wait (an earlier submission), that record is reused
-// and updated. It returns the request and its queued build records.
+// in state init with opts' owner, rebuild strategy, scratch flag and SRPMs,
+// all in one transaction. The options, an uploaded modulemd and SRPM list
+// included, are stored in that transaction too. When req merges into a
+// pending request that already has a record in init or wait (an earlier
+// submission), that record is reused and updated. It returns the request
+// and its queued build records.
 //
 // Checked in the transaction, a *ConflictError when:
 //   - req is not scratch and a done or ready build (not scratch) of the
@@ -55,7 +85,10 @@ const (
 //     exists..."), or one in init, wait or build is building it;
 //   - the stream's running or pending request is for req.ModuleCommit;
 //   - req is scratch and the stream has a pending request that is not: a
-//     scratch build is never merged into a regular one.
+//     scratch build is never merged into a regular one;
+//   - the stream has a pending request and either it or opts carries
+//     uploads (RequestOptions.HasUploads): one submission's upload never
+//     replaces another's.
 func (s *Store) EnqueueWithBuild(ctx context.Context, req BuildRequest, opts RequestOptions) (EnqueueResult, []ModuleBuild, error) {
 	if err := validateRequest("EnqueueWithBuild", &req); err != nil {
 		return EnqueueResult{}, nil, err
@@ -66,7 +99,7 @@ func (s *Store) EnqueueWithBuild(ctx context.Context, req BuildRequest, opts Req
 	)
 	err := s.update(ctx, "EnqueueWithBuild", func(tx *bolt.Tx) error {
 		key := RequestKey(req.Module, req.Stream)
-		if err := submitConflict(tx, req, opts.Scratch); err != nil {
+		if err := submitConflict(tx, req, opts); err != nil {
 			return err
 		}
 		var err error
@@ -93,6 +126,9 @@ func (s *Store) EnqueueWithBuild(ctx context.Context, req BuildRequest, opts Req
 		if opts.RequireOverrides != nil {
 			cur.RequireOverrides = opts.RequireOverrides
 		}
+		// Uploads never merge (submitConflict), so these are this
+		// submission's own.
+		cur.Modulemd, cur.SubmittedAt, cur.SRPMs = opts.Modulemd, opts.SubmittedAt, opts.SRPMs
 		if err := putJSON(b, u64(res.Request.ID), cur); err != nil {
 			return err
 		}
@@ -113,6 +149,7 @@ func (s *Store) EnqueueWithBuild(ctx context.Context, req BuildRequest, opts Req
 		for _, mb := range records {
 			mb.ModuleRepo, mb.ModuleCommit = res.Request.ModuleRepo, res.Request.ModuleCommit
 			mb.Owner, mb.RebuildStrategy, mb.Scratch = cmpOr(cur.Owner, mb.Owner), cmpOr(cur.RebuildStrategy, mb.RebuildStrategy), cur.Scratch
+			mb.SRPMs = cur.SRPMPaths()
 			if mb.State == ModuleStateInit {
 				mb.StateReason = reason
 			}
@@ -140,7 +177,8 @@ func cmpOr(a, b string) string {
 // submitConflict is EnqueueWithBuild's conflict check. It reads the
 // stream's builds through the per-stream index, decoding only those whose
 // state (in the index) could conflict.
-func submitConflict(tx *bolt.Tx, req BuildRequest, scratch bool) error {
+func submitConflict(tx *bolt.Tx, req BuildRequest, opts RequestOptions) error {
+	scratch := opts.Scratch
 	key := RequestKey(req.Module, req.Stream)
 	entry, err := getQueueEntry(tx, key)
 	if err != nil {
@@ -155,6 +193,9 @@ func submitConflict(tx *bolt.Tx, req BuildRequest, scratch bool) error {
 		}
 		if scratch && !po.Scratch {
 			return &ConflictError{Message: fmt.Sprintf("A build of %s is already queued (request %d); a scratch build is not merged into it: submit the scratch build again once that build has started.", key, entry.Pending)}
+		}
+		if opts.HasUploads() || po.HasUploads() {
+			return &ConflictError{Message: fmt.Sprintf("A scratch build of %s is already queued (request %d); a submission with an uploaded modulemd or SRPMs is not merged with another: submit it again once that build has started.", key, entry.Pending)}
 		}
 	}
 	if req.ModuleCommit == "" || scratch {
@@ -189,7 +230,7 @@ func submitConflict(tx *bolt.Tx, req BuildRequest, scratch bool) error {
 			continue
 		}
 		if mb.State == ModuleStateDone || mb.State == ModuleStateReady {
-			return &ConflictError{BuildID: mb.ID, Message: fmt.Sprintf("Module (state=%d) already exists. Only a new build or resubmission of a failed build is allowed.", int(mb.State))}
+			return &ConflictError{BuildID: mb.ID, Message: fmt.Sprintf("Module (state=%d) already exists. Only a new build, resubmission of a failed build or build against new buildrequirements is allowed.", int(mb.State))}
 		}
 		return &ConflictError{BuildID: mb.ID, Message: fmt.Sprintf("Module %s at %s is already being built as build %d (%s).", key, req.ModuleCommit, mb.ID, mb.State)}
 	}
@@ -230,7 +271,8 @@ func queuedReason(tx *bolt.Tx, key string, id uint64) (string, error) {
 // queuedBuildsMerged keeps the queued records of pending request r in step
 // after a push or cascade merged into it (enqueue): they take r's module
 // commit and repository, and a scratch request becomes a regular one (the
-// push asks for a real build).
+// push asks for a real build of the repository: an uploaded modulemd and
+// SRPMs are dropped with the scratch flag).
 func (s *Store) queuedBuildsMerged(tx *bolt.Tx, r *BuildRequest) error {
 	ids := idsWithPrefix(tx.Bucket(bucketBuildsByRequest), u64(r.ID))
 	if len(ids) == 0 {
@@ -244,6 +286,7 @@ func (s *Store) queuedBuildsMerged(tx *bolt.Tx, r *BuildRequest) error {
 		}
 		if o.Scratch {
 			o.Scratch, unscratch = false, true
+			o.Modulemd, o.SubmittedAt, o.SRPMs = "", time.Time{}, nil
 			if err := putJSON(b, u64(r.ID), o); err != nil {
 				return err
 			}
@@ -262,7 +305,7 @@ func (s *Store) queuedBuildsMerged(tx *bolt.Tx, r *BuildRequest) error {
 		}
 		mb.ModuleCommit, mb.ModuleRepo = r.ModuleCommit, r.ModuleRepo
 		if unscratch {
-			mb.Scratch = false
+			mb.Scratch, mb.SRPMs = false, nil
 		}
 		if _, err := s.putModuleBuild(tx, *mb); err != nil {
 			return err

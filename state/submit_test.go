@@ -95,7 +95,7 @@ func TestStore_EnqueueWithBuild_Conflicts(t *testing.T) {
 		t.Errorf("ready commit: %v", err)
 	}
 	var ce *ConflictError
-	if !errors.As(err, &ce) || ce.Message != "Module (state=5) already exists. Only a new build or resubmission of a failed build is allowed." || ce.BuildID != 1 {
+	if !errors.As(err, &ce) || ce.Message != "Module (state=5) already exists. Only a new build, resubmission of a failed build or build against new buildrequirements is allowed." || ce.BuildID != 1 {
 		t.Errorf("ready commit: %#v", ce)
 	}
 	// A scratch build of a built commit is fine (MBS gives it a context

@@ -381,7 +381,7 @@ func TestMBSCompat_FedpkgReplay(t *testing.T) {
 	// 3. The same commit again (Kerberos-style body, v1): 409 with MBS's
 	// message, and no new build.
 	code, raw = do(http.MethodPost, v1+"/module-builds/", map[string]any{"scmurl": scmurl(layout.Module.Commit), "branch": branch}, true)
-	if msg := object(raw)["message"]; code != 409 || msg != "Module (state=5) already exists. Only a new build or resubmission of a failed build is allowed." {
+	if msg := object(raw)["message"]; code != 409 || msg != "Module (state=5) already exists. Only a new build, resubmission of a failed build or build against new buildrequirements is allowed." {
 		t.Errorf("identical resubmission: %d %v", code, msg)
 	}
 

@@ -88,6 +88,11 @@ type EnrichOptions struct {
 	// Resolver resolves component refs to commit hashes. Required unless
 	// every component is already resolved in xmd.mbs.rpms.
 	Resolver RefResolver
+	// Overridden names the RPM components (keys of components.rpms) that
+	// are built from a source RPM given with the build (MBS's srpms of a
+	// scratch build) instead of their repository: their ref is not
+	// resolved and xmd.mbs.rpms.<key>.ref is null, as MBS records them.
+	Overridden map[string]bool
 }
 
 // Enrich fills in what the build system owns, in place, as MBS does between
@@ -302,6 +307,15 @@ func enrichComponents(ctx context.Context, s *Stream, opts EnrichOptions, mbs ma
 		}
 		if c.Key == "" {
 			c.Key = key
+		}
+		if opts.Overridden[key] {
+			// Built from an SRPM: nothing to resolve; the repository is
+			// only shown.
+			if c.Repository == "" && opts.DefaultRepository != "" {
+				c.Repository = strings.TrimSuffix(opts.DefaultRepository, "/") + "/" + c.PackageName()
+			}
+			xrpms[key] = map[string]any{"ref": nil}
+			continue
 		}
 		if c.Repository == "" {
 			if opts.DefaultRepository == "" {

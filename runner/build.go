@@ -103,9 +103,14 @@ type Component struct {
 	Repository string
 	Cache      string
 	// Ref is the ref the modulemd asked for; Commit is the full hash it
-	// resolved to at init.
+	// resolved to at init (empty for a component built from SRPM).
 	Ref    string
 	Commit string
+	// SRPM, when set, is the source RPM the component is built from
+	// instead of its repository (MBS's srpms of a scratch build): a Koji
+	// upload path ("cli-build/…") for the Koji backend, a path relative to
+	// the uploads directory for the local backend (state.SRPM.Path).
+	SRPM string
 	// Batch is the batch number this component builds in.
 	Batch int
 

@@ -32,6 +32,12 @@ type ModuleSource struct {
 	ScmURL string
 	// Modulemd holds the file's bytes.
 	Modulemd []byte
+	// Uploaded marks a modulemd submitted with a scratch build instead of
+	// read from a repository: Name and Branch are the submission's module
+	// name and stream and override the document's, Commit and ScmURL are
+	// empty, CommitTime is when it was submitted, and the document may not
+	// carry xmd.mbs.
+	Uploaded bool
 }
 
 // InitOptions configures Init.
@@ -75,6 +81,12 @@ type InitOptions struct {
 	// components.modules.<m>.repository, also inside included modules).
 	// Default nil: any (rida build-local).
 	ComponentURLs *ComponentURLs
+	// SRPMs maps a package name to the source RPM its component is built
+	// from instead of its repository (a scratch build's srpms): the
+	// component's ref is not resolved (xmd.mbs.rpms.<key>.ref is null) and
+	// it gets Component.SRPM. An SRPM whose package is no component of a
+	// stream fails init, naming it.
+	SRPMs map[string]string
 }
 
 // ComponentURLs is what a modulemd may say about where its components come
@@ -180,6 +192,13 @@ func Init(ctx context.Context, src ModuleSource, notFound error, opts InitOption
 	}
 	var builds []*Build
 	for _, parsed := range streams {
+		if src.Uploaded {
+			if _, ok := parsed.Xmd["mbs"]; ok {
+				return nil, &InvalidModuleError{Module: label, Err: errors.New(`The "mbs" xmd field is reserved for MBS`)}
+			}
+			// MBS: the submission's name and stream win over the document's.
+			parsed.Name, parsed.Stream = src.Name, src.Branch
+		}
 		if err := parsed.Validate(); err != nil {
 			return nil, &InvalidModuleError{Module: label, Err: err}
 		}
@@ -211,6 +230,11 @@ func Init(ctx context.Context, src ModuleSource, notFound error, opts InitOption
 				return nil, err
 			}
 		}
+		used := map[string]bool{}
+		overridden := applySRPMs(parsed, opts.SRPMs, used)
+		if err := unusedSRPMs(opts.SRPMs, used); err != nil {
+			return nil, &InvalidModuleError{Module: label, Err: err}
+		}
 		expanded, err := modulemd.ExpandWith(parsed, expandOpts)
 		if err != nil {
 			return nil, &InvalidModuleError{Module: label, Err: err}
@@ -228,7 +252,7 @@ func Init(ctx context.Context, src ModuleSource, notFound error, opts InitOption
 			err := modulemd.Enrich(ctx, s, modulemd.EnrichOptions{
 				Name: src.Name, Branch: src.Branch, ModuleCommit: src.Commit, CommitTime: src.CommitTime,
 				ScmURL: src.ScmURL, Platform: opts.Platform, DefaultRepository: opts.DefaultRepository,
-				Resolver: opts.Resolver, BuildRequires: brs,
+				Resolver: opts.Resolver, BuildRequires: brs, Overridden: overridden,
 			})
 			if err != nil {
 				// Only a ref that could not be resolved for another reason
@@ -244,7 +268,7 @@ func Init(ctx context.Context, src ModuleSource, notFound error, opts InitOption
 			if marking == "" {
 				marking = cmp.Or(platformStream(s), opts.Platform)
 			}
-			b, err := Plan(s, PlanOptions{ID: opts.ID, Marking: marking})
+			b, err := Plan(s, PlanOptions{ID: opts.ID, Marking: marking, SRPMs: opts.SRPMs})
 			if err != nil {
 				return nil, &InvalidModuleError{Module: label, Err: err}
 			}
@@ -298,6 +322,9 @@ func includeModules(ctx context.Context, s *modulemd.Stream, src ModuleSource, r
 			continue // Include reports it
 		}
 		repo := mc.Repository
+		if repo == "" && repoURL == "" {
+			return fmt.Errorf("components.modules.%s: names no repository, and a submitted modulemd has no module repository to find it beside", key)
+		}
 		if repo == "" {
 			repo = strings.TrimSuffix(repoURL, "/"+path.Base(repoURL)) + "/" + key
 		}

@@ -14,6 +14,10 @@ type PlanOptions struct {
 	// Marking is the dist tag marking: the base module's
 	// xmd.mbs.disttag_marking, else its stream (e.g. "el9").
 	Marking string
+	// SRPMs maps a package name to the source RPM its components are
+	// built from instead of their repository (Component.SRPM); such a
+	// component needs no resolved commit.
+	SRPMs map[string]string
 }
 
 // Plan turns an enriched, valid stream into a Build: its NSVC, its dist tag
@@ -47,13 +51,16 @@ func Plan(s *modulemd.Stream, opts PlanOptions) (*Build, error) {
 			if c == nil {
 				return nil, fmt.Errorf("runner: plan %s: batch %d names unknown component %q", s.Name, mb.Number, key)
 			}
-			commit := resolvedRef(s, key)
-			if commit == "" {
+			commit, srpm := resolvedRef(s, key), opts.SRPMs[c.PackageName()]
+			if commit == "" && srpm == "" {
 				return nil, fmt.Errorf("runner: plan %s: components.rpms.%s: ref %q was not resolved to a commit", s.Name, key, c.Ref)
+			}
+			if srpm != "" {
+				commit = ""
 			}
 			batch.Components = append(batch.Components, &Component{
 				Key: key, Package: c.PackageName(), Repository: c.Repository, Cache: c.Cache,
-				Ref: c.Ref, Commit: commit, Batch: mb.Number, State: ComponentQueued,
+				Ref: c.Ref, Commit: commit, SRPM: srpm, Batch: mb.Number, State: ComponentQueued,
 			})
 		}
 		b.Batches = append(b.Batches, batch)

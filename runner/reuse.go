@@ -70,7 +70,9 @@ func planReuse(b *Build, last *state.ModuleBuild, strategy string) {
 		batchChanged := !slices.Equal(cur, old)
 		for _, c := range batch.Components {
 			p, ok := prev[c.Key]
-			unchanged := ok && p.Commit == c.Commit && p.Batch == c.Batch && p.Repository == c.Repository &&
+			// A component built from an SRPM is never reused (its commit
+			// is empty, and so never equal to a recorded one).
+			unchanged := ok && c.SRPM == "" && p.Commit == c.Commit && p.Batch == c.Batch && p.Repository == c.Repository &&
 				(p.State == string(ComponentComplete) || p.State == string(ComponentReused)) && len(p.RPMs) > 0
 			if !unchanged || (strategy == StrategyChangedAndAfter && earlierChanged) {
 				continue

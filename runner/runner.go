@@ -525,26 +525,24 @@ func (r *Runner) newRecord(ctx context.Context, req *state.BuildRequest, scratch
 	})
 }
 
-// init reads the modulemd at the request's commit, validates and enriches
+// init reads the modulemd at the request's commit (or, for a scratch
+// build submitted with a modulemd, takes that one), validates and enriches
 // it: one Build per module stream it defines.
 func (r *Runner) init(ctx context.Context, req *state.BuildRequest, mb *state.ModuleBuild) (ModuleSource, []*Build, error) {
-	src, err := r.opts.Modules.ReadModule(ctx, req.ModuleRepo, req.Module, req.Stream, req.ModuleCommit)
-	if err != nil {
-		if r.opts.NotFound != nil && errors.Is(err, r.opts.NotFound) {
-			return src, nil, &InvalidModuleError{Module: req.Key, Err: err}
-		}
-		return src, nil, &InfraError{Op: "read modulemd of " + req.Key, Err: err}
-	}
 	opts, err := r.opts.Store.RequestOptionsFor(ctx, req.ID)
 	if err != nil {
-		return src, nil, &InfraError{Op: "read the options of request " + req.Key, Err: err}
+		return ModuleSource{}, nil, &InfraError{Op: "read the options of request " + req.Key, Err: err}
+	}
+	src, err := r.moduleSource(ctx, req, opts)
+	if err != nil {
+		return src, nil, err
 	}
 	builds, err := Init(ctx, src, r.opts.NotFound, InitOptions{
 		Resolver: r.opts.Resolver, DefaultRepository: cmp.Or(r.opts.DefaultRepository, DefaultComponentBase(req.ModuleRepo)),
 		Platform: r.opts.Platform, Marking: r.opts.Marking, ID: int64(mb.ID), Modules: r.opts.Modules,
 		Graph: r.opts.Graph, RequestID: req.ID,
 		BuildRequireOverrides: opts.BuildRequireOverrides, RequireOverrides: opts.RequireOverrides,
-		ComponentURLs: r.opts.ComponentURLs,
+		ComponentURLs: r.opts.ComponentURLs, SRPMs: srpmOverrides(opts),
 	})
 	return src, builds, err
 }
@@ -597,6 +595,7 @@ func (r *Runner) plan(ctx context.Context, req *state.BuildRequest, src ModuleSo
 	mb.ModuleRepo = cmp.Or(mb.ModuleRepo, req.ModuleRepo)
 	mb.Modulemd, mb.DistTag = string(mmd), b.DistTag
 	mb.Components = componentRecords(b)
+	mb.SRPMs = srpmPaths(b)
 	mb.Platform, mb.BuildRequires = platformStream(b.Modulemd), builtAgainst(b.Deps)
 	mb.RebuildStrategy = cmp.Or(mb.RebuildStrategy, r.opts.RebuildStrategy)
 	mb.State, mb.StateReason = state.ModuleStateWait, fmt.Sprintf("planned %d batches", len(b.Batches))
@@ -619,6 +618,9 @@ func (r *Runner) identity(moduleCommit string, b *Build) string {
 	for _, batch := range b.Batches {
 		for _, c := range batch.Components {
 			fmt.Fprintf(h, "%d %s %s %s\n", batch.Number, c.Key, c.Repository, c.Commit)
+			if c.SRPM != "" {
+				fmt.Fprintf(h, "srpm %s\n", c.SRPM)
+			}
 		}
 	}
 	// A new build of a buildrequired module makes a new build: the
@@ -661,7 +663,7 @@ func componentRecords(b *Build) []state.ComponentBuild {
 
 func componentRecord(c *Component) state.ComponentBuild {
 	return state.ComponentBuild{
-		Key: c.Key, Package: c.Package, Repository: c.Repository, Cache: c.Cache, Ref: c.Ref, Commit: c.Commit, Batch: c.Batch,
+		Key: c.Key, Package: c.Package, Repository: c.Repository, Cache: c.Cache, Ref: c.Ref, Commit: c.Commit, SRPM: c.SRPM, Batch: c.Batch,
 		State: string(c.State), Reason: c.Reason, NVR: c.NVR, LogPath: c.LogPath, TaskID: c.TaskID, RPMs: c.RPMs,
 		ReusedFrom: uint64(max(c.ReusedFrom, 0)), Started: c.Started, Finished: c.Finished,
 	}
@@ -798,7 +800,7 @@ func buildFromRecord(mb *state.ModuleBuild, marking string) (*Build, error) {
 			b.Batches = append(b.Batches, batch)
 		}
 		batch.Components = append(batch.Components, &Component{
-			Key: rc.Key, Package: rc.Package, Repository: rc.Repository, Cache: rc.Cache, Ref: rc.Ref, Commit: rc.Commit,
+			Key: rc.Key, Package: rc.Package, Repository: rc.Repository, Cache: rc.Cache, Ref: rc.Ref, Commit: rc.Commit, SRPM: rc.SRPM,
 			Batch: rc.Batch, State: ComponentState(rc.State), Reason: rc.Reason, NVR: rc.NVR, LogPath: rc.LogPath,
 			TaskID: rc.TaskID, RPMs: rc.RPMs, ReusedFrom: int64(rc.ReusedFrom), Started: rc.Started, Finished: rc.Finished,
 		})

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -11,8 +12,90 @@ import (
 )
 
 // MBS's submit options as the runner applies them: scratch builds,
-// reuse_components_from, buildrequire_overrides and require_overrides
-// (state.RequestOptions, given with POST module-builds).
+// reuse_components_from, buildrequire_overrides and require_overrides, an
+// uploaded modulemd and SRPMs (state.RequestOptions, given with POST
+// module-builds).
+
+// moduleSource is the modulemd request req builds: the one submitted with
+// it (a scratch build's modulemd), else the file in the module repository
+// at the request's commit.
+func (r *Runner) moduleSource(ctx context.Context, req *state.BuildRequest, opts state.RequestOptions) (ModuleSource, error) {
+	if opts.Modulemd != "" {
+		return ModuleSource{
+			Name: req.Module, Branch: req.Stream, CommitTime: opts.SubmittedAt,
+			Modulemd: []byte(opts.Modulemd), Uploaded: true,
+		}, nil
+	}
+	src, err := r.opts.Modules.ReadModule(ctx, req.ModuleRepo, req.Module, req.Stream, req.ModuleCommit)
+	if err != nil {
+		if r.opts.NotFound != nil && errors.Is(err, r.opts.NotFound) {
+			return src, &InvalidModuleError{Module: req.Key, Err: err}
+		}
+		return src, &InfraError{Op: "read modulemd of " + req.Key, Err: err}
+	}
+	return src, nil
+}
+
+// srpmOverrides maps each SRPM's package to its path (nil without SRPMs).
+func srpmOverrides(opts state.RequestOptions) map[string]string {
+	if len(opts.SRPMs) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(opts.SRPMs))
+	for _, s := range opts.SRPMs {
+		out[s.Package] = s.Path
+	}
+	return out
+}
+
+// srpmPaths lists the SRPMs b's components are built from, sorted (nil:
+// none).
+func srpmPaths(b *Build) []string {
+	var out []string
+	for _, batch := range b.Batches {
+		for _, c := range batch.Components {
+			if c.SRPM != "" {
+				out = append(out, c.SRPM)
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// applySRPMs marks the components of s that the SRPMs (package → path)
+// replace, for Enrich, and records in used which packages it found.
+func applySRPMs(s *modulemd.Stream, srpms map[string]string, used map[string]bool) map[string]bool {
+	if len(srpms) == 0 {
+		return nil
+	}
+	keys := map[string]bool{}
+	for key, c := range s.Components.RPMs {
+		if c == nil {
+			continue
+		}
+		if _, ok := srpms[c.PackageName()]; ok {
+			keys[key] = true
+			used[c.PackageName()] = true
+		}
+	}
+	return keys
+}
+
+// unusedSRPMs is the error for SRPMs that replace no component.
+func unusedSRPMs(srpms map[string]string, used map[string]bool) error {
+	var bad []string
+	for pkg, p := range srpms {
+		if !used[pkg] {
+			bad = append(bad, fmt.Sprintf("%s (package %s)", p, pkg))
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	slices.Sort(bad)
+	return fmt.Errorf("srpms: %s replaces no component of the module", strings.Join(bad, ", "))
+}
 
 // scratchDistPrefix starts a scratch build's %dist (MBS: "scrmod+" instead
 // of "module+").

@@ -216,7 +216,14 @@ func (b *Backend) buildComponent(ctx context.Context, st *buildState, build *run
 	}
 
 	var spec string
-	args := []string{"-ba",
+	mode := "-ba"
+	if c.SRPM != "" && key != runner.MacrosComponent {
+		// Built from an uploaded SRPM (a scratch build's srpms): rpmbuild
+		// installs it into _sourcedir and _specdir and builds source and
+		// binary packages from it, with this module's %dist and macros.
+		mode = "-ra"
+	}
+	args := []string{mode,
 		"--define", "_topdir " + top,
 		"--define", "_sourcedir " + src,
 		"--define", "_specdir " + src,
@@ -228,6 +235,16 @@ func (b *Backend) buildComponent(ctx context.Context, st *buildState, build *run
 		if spec, err = writeMacrosSources(build, src); err != nil {
 			return fail(err.Error())
 		}
+	} else if c.SRPM != "" {
+		var why string
+		spec, why, err = b.takeSRPM(ctx, st, c, filepath.Join(work, "srpm"), log)
+		switch {
+		case err != nil:
+			return infraFail(err)
+		case why != "":
+			return fail(why)
+		}
+		args = append(args, "--load", st.macros)
 	} else {
 		if err := b.export(ctx, c, src, log); err != nil {
 			return fail(err.Error())

@@ -128,6 +128,13 @@ type Options struct {
 	// and copies no history. Default: scm.Mirrors of its own under
 	// WorkDir/.mirrors (tests and embedders that pass none).
 	Sources Sources
+	// Uploads is the directory uploaded source RPMs are read from: a
+	// component with runner.Component.SRPM set (a scratch build's srpms)
+	// is built from the file at that path relative to Uploads, never
+	// following a symlink or ".." out of it, with "rpmbuild -ra" instead
+	// of from its repository. rida serve passes <data_dir>/uploads, where
+	// its API stores uploaded SRPMs. Empty: such a component fails.
+	Uploads string
 	// Slots, when set, is shared by every build of the process and bounds
 	// the component builds running at once across all of them (the
 	// runner's max_components); Parallel still bounds one batch.
@@ -257,6 +264,11 @@ func New(opts Options) (*Backend, error) {
 		return nil, fmt.Errorf("local: Options.WorkDir %s: %w", opts.WorkDir, err)
 	}
 	opts.WorkDir = wd
+	if opts.Uploads != "" {
+		if opts.Uploads, err = filepath.Abs(opts.Uploads); err != nil {
+			return nil, fmt.Errorf("local: Options.Uploads: %w", err)
+		}
+	}
 	if err := os.MkdirAll(wd, 0o755); err != nil {
 		return nil, fmt.Errorf("local: create Options.WorkDir: %w", err)
 	}

@@ -117,6 +117,23 @@ type Options struct {
 	// cancel any build; anyone else only the builds they own.
 	AdminUsers  []string
 	AdminGroups []string
+	// SRPMs says how POST module-builds takes a scratch build's srpms:
+	// SRPMsRefused (the default: 403), SRPMsUploaded (the local backend:
+	// SRPM files sent as multipart/form-data parts, stored under
+	// UploadDir) or SRPMsKoji (Koji upload paths, cli-build/…).
+	SRPMs SRPMMode
+	// UploadDir is where uploaded SRPMs are stored, one new directory per
+	// submission (rida serve: <data_dir>/uploads, which the local backend
+	// reads them from). Required with SRPMsUploaded.
+	UploadDir string
+	// MaxUpload caps the body of a multipart/form-data submission (a yaml
+	// file, SRPM files). Default DefaultMaxUpload.
+	MaxUpload int64
+	// Modulemds, if set, reads a module repository's modulemd at a
+	// commit so a submission with srpms is checked at once (every SRPM
+	// must replace a component: else 400). Without it that check happens
+	// when the build starts (the build fails naming the SRPM).
+	Modulemds ModulemdReader
 	// SCMURLPrefixes are the allowed prefixes of a submitted scmurl (MBS's
 	// SCMURLS), compared as a urlpolicy.Policy: parsed and cleaned, the
 	// host and port exactly, the path on segment boundaries. Without any,
@@ -178,6 +195,10 @@ func New(opts Options) (*Server, error) {
 		opts.SubmitWait = 2 * time.Second
 	}
 	opts.EventPoll = cmp.Or(opts.EventPoll, 500*time.Millisecond)
+	opts.MaxUpload = cmp.Or(opts.MaxUpload, DefaultMaxUpload)
+	if opts.SRPMs == SRPMsUploaded && opts.UploadDir == "" {
+		return nil, errors.New("api: Options.UploadDir is required with SRPMsUploaded")
+	}
 	opts.Version = cmp.Or(opts.Version, "dev")
 	if opts.Now == nil {
 		opts.Now = time.Now

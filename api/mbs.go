@@ -132,7 +132,7 @@ func buildJSON(mb *state.ModuleBuild, d Detail, version string) map[string]any {
 	out["component_builds"] = compIDs
 	out["tasks"] = map[string]any{"rpms": rpms}
 	out["siblings"] = []uint64{}
-	out["srpms"] = []string{}
+	out["srpms"] = append([]string{}, mb.SRPMs...) // MBS's list, [] when none
 	out["buildrequires"] = buildRequiresJSON(mb)
 	if d == DetailVerbose {
 		trace := []map[string]any{}

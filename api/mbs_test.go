@@ -214,7 +214,8 @@ func TestServer_PatchCancel(t *testing.T) {
 }
 
 func TestServer_Submit(t *testing.T) {
-	b := setup(t)
+	// alice is an admin: she may submit on carol's behalf ("owner").
+	b := setup(t, setupOpts{mutate: func(o *api.Options) { o.AdminUsers = []string{"alice"} }})
 	seedBuilds(b)
 	path := "/module-build-service/1/module-builds/"
 	good := `"scmurl": "https://src.example.org/modules/baz.git?#abc1234", "branch": "main"`
@@ -241,7 +242,7 @@ func TestServer_Submit(t *testing.T) {
 		{"no commit", testToken, `{"scmurl": "https://src.example.org/modules/baz", "branch": "main"}`, 400, "it must end with #<commit>"},
 		{"bad strategy", testToken, `{` + good + `, "rebuild_strategy": "some"}`, 400, `The rebuild method of \"some\" is not allowed`},
 		{"not on branch", testToken, `{"scmurl": "https://src.example.org/modules/baz?#fff0000", "branch": "main"}`, 400, "Commit fff0000 is not in branch main."},
-		{"exists", testToken, `{"scmurl": "` + modRepo + `?#abc1234", "branch": "main"}`, 409, "Module (state=5) already exists. Only a new build or resubmission of a failed build is allowed."},
+		{"exists", testToken, `{"scmurl": "` + modRepo + `?#abc1234", "branch": "main"}`, 409, "Module (state=5) already exists. Only a new build, resubmission of a failed build or build against new buildrequirements is allowed."},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -287,7 +288,7 @@ func TestServer_Submit(t *testing.T) {
 // it waits; a submission merging into a pending request gets that
 // request's build.
 func TestServer_Submit_Queued(t *testing.T) {
-	b := setup(t)
+	b := setup(t, setupOpts{mutate: func(o *api.Options) { o.AdminUsers = []string{"alice"} }})
 	ctx := context.Background()
 	v2 := "/module-build-service/2/module-builds/"
 	submit := func(commit, extra string) map[string]any {

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/rida-build/rida/modulemd"
 	"github.com/rida-build/rida/state"
 	"github.com/rida-build/rida/urlpolicy"
 )
@@ -56,114 +57,43 @@ func moduleNameOf(repo string) string {
 }
 
 // submitBuild is POST module-builds: check, then queue a "module" request
-// for the exact commit and create its module build (state init) in one
-// transaction, and answer 201 with the build (v2: a list), as MBS does.
+// and create its module build (state init) in one transaction, and answer
+// 201 with the build (v2: a list), as MBS does. The module is the module
+// repository's file at the exact commit (scmurl, branch) or, for a scratch
+// build, a submitted modulemd (modulemd, or a yaml file part); a scratch
+// build may replace components by SRPMs (srpms). See docs/api.md.
 func (s *Server) submitBuild(w http.ResponseWriter, r *http.Request) {
-	who, err := s.who(r)
+	id, err := s.identify(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	body, err := decodeBody(r)
+	sub, err := s.readSubmission(w, r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if err := unknownKeys(body, "scmurl", "branch", "rebuild_strategy", "owner", "scratch", "modulemd", "module_name", "module_stream",
-		"srpms", "reuse_components_from", "buildrequire_overrides", "require_overrides"); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	opts, err := submitOptions(body)
+	recorded := false
+	defer func() {
+		if !recorded {
+			sub.discard() // uploaded SRPMs of a refused submission
+		}
+	}()
+	req, opts, err := s.checkSubmission(r.Context(), id, sub)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	for _, k := range []string{"modulemd", "module_name", "module_stream"} {
-		if _, ok := body[k]; ok {
-			s.fail(w, r, errorf(http.StatusForbidden, "YAML submission is not enabled (parameter %q); submit an scmurl", k))
-			return
-		}
-	}
-	if _, ok := body["srpms"]; ok {
-		if !opts.Scratch {
-			s.fail(w, r, errorf(http.StatusForbidden, "srpms may only be submitted with scratch builds"))
-			return
-		}
-		s.fail(w, r, errorf(http.StatusForbidden, "Uploaded SRPMs (parameter \"srpms\") are not supported; build the components from their repositories"))
-		return
-	}
-	fields := map[string]string{}
-	for _, k := range []string{"scmurl", "branch", "rebuild_strategy", "owner"} {
-		if fields[k], err = stringField(body, k); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-	}
-	if fields["scmurl"] == "" {
-		s.fail(w, r, errorf(http.StatusBadRequest, "Missing scmurl"))
-		return
-	}
-	if fields["branch"] == "" {
-		s.fail(w, r, errorf(http.StatusBadRequest, "Missing branch"))
-		return
-	}
-	if st := fields["rebuild_strategy"]; st != "" && !slices.Contains(rebuildStrategyNames, st) {
-		s.fail(w, r, errorf(http.StatusBadRequest, "The rebuild method of %q is not allowed. Choose from: %s", st, strings.Join(rebuildStrategyNames, ", ")))
-		return
-	}
-	scmurl, branch := fields["scmurl"], fields["branch"]
-	repo, rev, err := parseSCMURL(scmurl)
-	if err != nil {
+	if err := sub.syncUploads(); err != nil {
 		s.fail(w, r, err)
 		return
-	}
-	// The repository part, parsed and cleaned, against the prefixes
-	// (never a string prefix: "https://host.evil/" is not under
-	// "https://host"); what was checked is what is fetched.
-	if repo, err = s.scmurls.Check(repo); err != nil {
-		s.fail(w, r, errorf(http.StatusForbidden, "The submitted scmurl %s is not allowed: %s", urlpolicy.Redact(scmurl), whyDenied(err)))
-		return
-	}
-	if raw, ok := body["reuse_components_from"]; ok {
-		if fields["rebuild_strategy"] == "all" {
-			s.fail(w, r, errorf(http.StatusBadRequest, "You cannot specify the parameter \"reuse_components_from\" when the \"rebuild_strategy\" parameter is set to \"all\""))
-			return
-		}
-		if opts.ReuseFrom, err = s.reuseFrom(r.Context(), raw); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-	}
-	if s.opts.Branches == nil || s.opts.Queue == nil {
-		s.fail(w, r, errorf(http.StatusNotImplemented, "submitting builds is not available on this server"))
-		return
-	}
-	commit, onBranch, err := s.opts.Branches.CommitOnBranch(r.Context(), repo, branch, rev)
-	if err != nil {
-		s.opts.Logger.Error("api: check submitted commit", "repo", repo, "err", err)
-		s.fail(w, r, errorf(http.StatusBadGateway, "The module repository %s could not be read; see rida's log", repo))
-		return
-	}
-	if !onBranch {
-		s.fail(w, r, errorf(http.StatusBadRequest, "Commit %s is not in branch %s.", rev, branch))
-		return
-	}
-	name := moduleNameOf(repo)
-	opts.Owner = cmp.Or(fields["owner"], who)
-	opts.RebuildStrategy = fields["rebuild_strategy"]
-	reason := "submitted by " + who
-	if opts.Scratch {
-		reason = "scratch build submitted by " + who
 	}
 	// The request and its module build record (state init) are made in one
 	// transaction, as MBS makes the build in the request: the answer has
 	// the build's id even when the build is queued. Conflicts (the commit
-	// already built or queued) are checked in that transaction.
-	res, builds, err := s.opts.Queue.EnqueueWithBuild(r.Context(), state.BuildRequest{
-		Module: name, Stream: branch, Kind: state.RequestModule, ModuleRepo: repo, ModuleCommit: commit,
-		Reasons: []string{reason},
-	}, opts)
+	// already built or queued) are checked in that transaction, and the
+	// submitted modulemd and SRPM list are stored in it.
+	res, builds, err := s.opts.Queue.EnqueueWithBuild(r.Context(), req, opts)
 	var ce *state.ConflictError
 	if errors.As(err, &ce) {
 		s.fail(w, r, errorf(http.StatusConflict, "%s", ce.Message))
@@ -173,6 +103,7 @@ func (s *Server) submitBuild(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	recorded = true
 	s.enqueued()
 	audit(r, "module", res.Request.Key)
 	audit(r, "request", res.Request.ID)
@@ -187,6 +118,134 @@ func (s *Server) submitBuild(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, out[0])
+}
+
+// checkSubmission checks a submission in MBS's order and returns the
+// request to queue and its options.
+func (s *Server) checkSubmission(ctx context.Context, id identity, sub *submission) (state.BuildRequest, state.RequestOptions, error) {
+	var none state.BuildRequest
+	body := sub.body
+	if err := unknownKeys(body, "scmurl", "branch", "rebuild_strategy", "owner", "scratch", "modulemd", "module_name", "module_stream",
+		"srpms", "reuse_components_from", "buildrequire_overrides", "require_overrides"); err != nil {
+		return none, state.RequestOptions{}, err
+	}
+	opts, err := submitOptions(body)
+	if err != nil {
+		return none, opts, err
+	}
+	fields := map[string]string{}
+	for _, k := range []string{"scmurl", "branch", "rebuild_strategy", "owner", "modulemd", "module_name", "module_stream"} {
+		if fields[k], err = stringField(body, k); err != nil {
+			return none, opts, err
+		}
+	}
+	// MBS takes owner only with NO_AUTH; rida always authenticates, so
+	// only an admin may submit on someone else's behalf.
+	if o := fields["owner"]; o != "" && o != id.name && !s.isAdmin(id) {
+		return none, opts, errorf(http.StatusForbidden, "The \"owner\" parameter (%q) may only be given by an admin (api.auth.admin_users, admin_groups): MBS accepts it only without authentication, and %s submits as %s", o, id.name, id.name)
+	}
+	_, hasModulemd := body["modulemd"]
+	if hasModulemd && sub.hasYAML {
+		return none, opts, errorf(http.StatusBadRequest, "Give the modulemd either as the \"modulemd\" parameter or as the \"yaml\" file, not both")
+	}
+	yaml := hasModulemd || sub.hasYAML
+	if yaml && !opts.Scratch {
+		return none, opts, errorf(http.StatusForbidden, "YAML submission is not enabled: a modulemd (\"modulemd\" or a \"yaml\" file) is accepted only with \"scratch\": true; submit an scmurl")
+	}
+	for _, k := range []string{"module_name", "module_stream"} {
+		if _, ok := body[k]; ok && !yaml {
+			return none, opts, errorf(http.StatusBadRequest, "The %q parameter is only used with a modulemd submission (\"modulemd\" or a \"yaml\" file)", k)
+		}
+	}
+	srpms, err := s.srpmEntries(body, sub, opts.Scratch)
+	if err != nil {
+		return none, opts, err
+	}
+	if st := fields["rebuild_strategy"]; st != "" && !slices.Contains(rebuildStrategyNames, st) {
+		return none, opts, errorf(http.StatusBadRequest, "The rebuild method of %q is not allowed. Choose from: %s", st, strings.Join(rebuildStrategyNames, ", "))
+	}
+	if raw, ok := body["reuse_components_from"]; ok {
+		if fields["rebuild_strategy"] == "all" {
+			return none, opts, errorf(http.StatusBadRequest, "You cannot specify the parameter \"reuse_components_from\" when the \"rebuild_strategy\" parameter is set to \"all\"")
+		}
+		if opts.ReuseFrom, err = s.reuseFrom(ctx, raw); err != nil {
+			return none, opts, err
+		}
+	}
+	opts.Owner = cmp.Or(fields["owner"], id.name)
+	opts.RebuildStrategy = fields["rebuild_strategy"]
+	if yaml {
+		text, file := fields["modulemd"], ""
+		if sub.hasYAML {
+			text, file = string(sub.yaml), sub.yamlName
+		}
+		req, err := s.yamlSubmission(fields, text, file, srpms, &opts)
+		if err != nil {
+			return none, opts, err
+		}
+		req.Reasons = []string{"scratch build of a submitted modulemd by " + id.name}
+		return req, opts, nil
+	}
+	req, err := s.scmSubmission(ctx, fields, srpms, &opts)
+	if err != nil {
+		return none, opts, err
+	}
+	req.Reasons = []string{"submitted by " + id.name}
+	if opts.Scratch {
+		req.Reasons = []string{"scratch build submitted by " + id.name}
+	}
+	return req, opts, nil
+}
+
+// scmSubmission checks the module repository commit a submission names
+// (scmurl, branch) and returns its request.
+func (s *Server) scmSubmission(ctx context.Context, fields map[string]string, srpms []srpmEntry, opts *state.RequestOptions) (state.BuildRequest, error) {
+	var none state.BuildRequest
+	if fields["scmurl"] == "" {
+		return none, errorf(http.StatusBadRequest, "Missing scmurl")
+	}
+	if fields["branch"] == "" {
+		return none, errorf(http.StatusBadRequest, "Missing branch")
+	}
+	scmurl, branch := fields["scmurl"], fields["branch"]
+	repo, rev, err := parseSCMURL(scmurl)
+	if err != nil {
+		return none, err
+	}
+	// The repository part, parsed and cleaned, against the prefixes
+	// (never a string prefix: "https://host.evil/" is not under
+	// "https://host"); what was checked is what is fetched.
+	if repo, err = s.scmurls.Check(repo); err != nil {
+		return none, errorf(http.StatusForbidden, "The submitted scmurl %s is not allowed: %s", urlpolicy.Redact(scmurl), whyDenied(err))
+	}
+	if s.opts.Branches == nil || s.opts.Queue == nil {
+		return none, errorf(http.StatusNotImplemented, "submitting builds is not available on this server")
+	}
+	commit, onBranch, err := s.opts.Branches.CommitOnBranch(ctx, repo, branch, rev)
+	if err != nil {
+		s.opts.Logger.Error("api: check submitted commit", "repo", repo, "err", err)
+		return none, errorf(http.StatusBadGateway, "The module repository %s could not be read; see rida's log", repo)
+	}
+	if !onBranch {
+		return none, errorf(http.StatusBadRequest, "Commit %s is not in branch %s.", rev, branch)
+	}
+	name := moduleNameOf(repo)
+	if len(srpms) > 0 {
+		// Which components the SRPMs replace: read the modulemd now when
+		// we can; otherwise the build's init checks it.
+		var components map[string]bool
+		if s.opts.Modulemds != nil {
+			if data, err := s.opts.Modulemds.ReadModulemd(ctx, repo, name, commit); err != nil {
+				s.opts.Logger.Warn("api: read the modulemd to check srpms; init will", "repo", repo, "commit", commit, "err", err)
+			} else if streams, err := modulemd.Parse(data); err == nil {
+				components = componentPackages(streams)
+			}
+		}
+		if opts.SRPMs, err = matchSRPMs(srpms, components, name+":"+branch); err != nil {
+			return none, err
+		}
+	}
+	return state.BuildRequest{Module: name, Stream: branch, Kind: state.RequestModule, ModuleRepo: repo, ModuleCommit: commit}, nil
 }
 
 // submitOptions reads MBS's optional submit parameters: scratch (a

@@ -84,7 +84,7 @@ func newBackend(ctx context.Context, cfg *config, store *state.Store, logger *sl
 			WorkDir: filepath.Join(cfg.DataDir, "builds"), Parallel: cfg.Backend.Local.Parallel,
 			Sandbox: sandbox, OnFailure: cfg.Backend.Local.OnFailure, Logger: logger,
 			Lookaside: cfg.Backend.Local.Lookaside, NoDeps: cfg.Backend.Local.NoDeps,
-			Slots: runner.NewLimiter(cfg.Build.MaxComponents), Sources: mirrors,
+			Slots: runner.NewLimiter(cfg.Build.MaxComponents), Sources: mirrors, Uploads: uploadsDir(cfg),
 		})
 		if errors.Is(err, local.ErrSandboxUnavailable) {
 			return nil, "", fmt.Errorf("backend.local.sandbox: the build sandbox cannot work on this machine, so rida will not build "+

@@ -102,7 +102,7 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	cf := addClientFlags(fs)
 	branch := fs.String("branch", "", "the stream branch the commit is on (required)")
 	strategy := fs.String("rebuild-strategy", "", "all, changed-and-after or only-changed (default: the server's)")
-	owner := fs.String("owner", "", "record this owner instead of the token's name")
+	owner := fs.String("owner", "", "record this owner instead of the token's name (rida takes it from an admin only: api.auth.admin_users/admin_groups)")
 	watch := fs.Bool("watch", false, "follow the build until it finishes")
 	pos, code, ok := parseArgs(fs, args)
 	if !ok {

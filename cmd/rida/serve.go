@@ -242,6 +242,11 @@ func newServer(cfg *config, forges []webhook.ForgeConfig, logger *slog.Logger) (
 		Store: store, Canceler: s.runner, Readier: s.runner, Logger: logger, Metrics: metrics, DataDir: cfg.DataDir,
 		Tokens: tokens, SCMURLPrefixes: cfg.API.AllowedSCM,
 		PublicURL: cfg.PublicURL, OnEnqueue: s.runner.Notify, Branches: runner.SCMBranches{Mirrors: mirrors}, Version: version,
+		// A scratch build's SRPMs: files stored under data_dir/uploads for
+		// the local backend (a submission's body capped like a webhook's),
+		// Koji upload paths for Koji.
+		SRPMs: srpmMode(cfg), UploadDir: uploadsDir(cfg), MaxUpload: cfg.Webhook.MaxBody,
+		Modulemds: moduleFiles{runner.SCMModules{Mirrors: mirrors, File: cfg.Repos.ModuleFile}},
 	}
 	if err := cfg.apiAuth(&apiOpts, os.Getenv); err != nil {
 		return fail(err)

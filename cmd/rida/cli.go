@@ -39,6 +39,7 @@ func commands() map[string]command {
 		"serve":         {"run the server: webhooks, planner, runner, API", runServe},
 		"index":         {"rebuild the component → module streams index from module repositories", runIndex},
 		"compact":       {"give the space retention freed in rida.db back to the filesystem (server stopped)", runCompact},
+		"check":         {"check that rida.db's records and indexes agree (server stopped)", runCheck},
 		"validate":      {"check modulemd files with rida's rules, offline, before pushing", runValidate},
 		"version": {"print rida's version", func(_ context.Context, _ []string, stdout, _ io.Writer) int {
 			fmt.Fprintln(stdout, "rida", version)

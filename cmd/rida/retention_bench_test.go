@@ -80,8 +80,11 @@ func dirSize(dir string) int64 {
 // fails) through the runner on the simulated backend with a real store and
 // real git mirrors, with a simulated clock 6 hours apart per build, and
 // the retention run (pruner.runOnce, the built-in retention) after each
-// build. Every 100 builds it logs the disk use: rida.db as is and as
-// its pages in use after `rida compact`, the build trees, the mirrors, the events.
+// build. Every 100 builds it logs the disk use: rida.db's file size, its
+// pages in use (file size less bbolt's free pages, read from a snapshot)
+// and its size after `rida compact` (of a snapshot), the build trees, the
+// mirrors, the events, the build records and requests stored. At the end
+// the store must pass Check.
 func BenchmarkRetention_1000Builds(b *testing.B) {
 	builds := 1000
 	if s := os.Getenv("RIDA_RETENTION_BUILDS"); s != "" {
@@ -132,11 +135,12 @@ func runRetention(b *testing.B, builds int) {
 	comp := layout.Components["rida-demo-tools"]
 	// The table goes to stdout: a benchmark's own log is cut at 10 lines.
 	logf := func(format string, args ...any) { fmt.Printf(format+"\n", args...) }
-	logf("| builds | simulated days | rida.db | rida.db compacted | build trees (count) | mirrors | events | failed / ready | ms per build (last 100) |")
-	logf("|---|---|---|---|---|---|---|---|---|")
+	logf("| builds | simulated days | rida.db | in use | compacted | build trees (count) | mirrors | events | build records / requests | failed / ready | ms per build (last 100) | of which retention |")
+	logf("|---|---|---|---|---|---|---|---|---|---|---|---|")
 	var failed, ready int
 	start := time.Now()
 	lap, lapAt := start, 0
+	var pruneTime time.Duration // the retention runs' since lap
 	for i := 1; i <= builds; i++ {
 		if _, err := comp.CommitFiles(fmt.Sprintf("push %d", i), map[string]string{"N": fmt.Sprint(i)}); err != nil {
 			b.Fatal(err)
@@ -165,15 +169,17 @@ func runRetention(b *testing.B, builds int) {
 		mu.Lock()
 		clock = clock.Add(6 * time.Hour)
 		mu.Unlock()
+		pruneStart := time.Now()
 		if _, err := p.runOnce(ctx, now()); err != nil {
 			b.Fatal(err)
 		}
+		pruneTime += time.Since(pruneStart)
 		if i%100 == 0 || i == builds {
 			fi, err := os.Stat(dbPath)
 			if err != nil {
 				b.Fatal(err)
 			}
-			compacted := compactedSize(b, store)
+			sz := storeSizes(b, store)
 			entries, _ := os.ReadDir(trees)
 			events, err := store.EventsSince(ctx, 0, 10000)
 			if err != nil {
@@ -186,18 +192,31 @@ func runRetention(b *testing.B, builds int) {
 				}
 				nEvents += len(events)
 			}
-			logf("| %d | %d | %.2f MiB | %.2f MiB | %.2f MiB (%d) | %.2f MiB | %d | %d / %d | %.0f |", i, i/4,
-				mib(fi.Size()), mib(compacted), mib(dirSize(trees)), len(entries), mib(dirSize(filepath.Join(dir, "mirrors"))), nEvents, failed, ready,
-				float64(time.Since(lap).Milliseconds())/float64(i-lapAt))
-			lap, lapAt = time.Now(), i
+			logf("| %d | %d | %.2f MiB | %.2f MiB | %.2f MiB | %.2f MiB (%d) | %.2f MiB | %d | %d / %d | %d / %d | %.0f | %.1f |", i, i/4,
+				mib(fi.Size()), mib(sz.inUse), mib(sz.compacted), mib(dirSize(trees)), len(entries), mib(dirSize(filepath.Join(dir, "mirrors"))), nEvents,
+				sz.builds, sz.requests, failed, ready, float64(time.Since(lap).Milliseconds())/float64(i-lapAt),
+				float64(pruneTime.Microseconds())/1000/float64(i-lapAt))
+			lap, lapAt, pruneTime = time.Now(), i, 0
 		}
 	}
 	b.ReportMetric(float64(time.Since(start).Milliseconds())/float64(builds), "ms/build")
+	if err := store.Check(); err != nil {
+		b.Fatal(err)
+	}
 }
 
-// compactedSize is the size rida compact would leave rida.db at: a
-// snapshot of the store, compacted.
-func compactedSize(b *testing.B, store *state.Store) int64 {
+// sizes is what storeSizes measures.
+type sizes struct {
+	inUse, compacted int64
+	builds, requests int
+}
+
+// storeSizes measures a snapshot of the store: the bytes of its pages in
+// use (its size less the free pages bbolt would reuse: what the live
+// file holds), the size rida compact would leave it at (bbolt grows a
+// file in steps, so the file's size says less), and the module build
+// records and requests it holds.
+func storeSizes(b *testing.B, store *state.Store) sizes {
 	snap, err := store.Snapshot(context.Background())
 	if err != nil {
 		b.Fatal(err)
@@ -212,19 +231,30 @@ func compactedSize(b *testing.B, store *state.Store) int64 {
 		b.Fatal(err)
 	}
 	f.Close()
+	var out sizes
+	// Opened read-write: bbolt loads its free list only then.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		b.Fatal(err)
+	}
+	st := db.Stats()
+	_ = db.View(func(tx *bolt.Tx) error {
+		out.inUse = tx.Size() - int64(st.FreePageN+st.PendingPageN)*int64(db.Info().PageSize)
+		out.builds = tx.Bucket([]byte("module_builds")).Stats().KeyN
+		out.requests = tx.Bucket([]byte("requests")).Stats().KeyN
+		return nil
+	})
+	db.Close()
 	if _, _, err := state.Compact(path); err != nil {
 		b.Fatal(err)
 	}
-	// The pages in use (bbolt grows a file in steps, so its size says
-	// less).
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	db, err = bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	var n int64
-	_ = db.View(func(tx *bolt.Tx) error { n = tx.Size(); return nil })
-	return n
+	_ = db.View(func(tx *bolt.Tx) error { out.compacted = tx.Size(); return nil })
+	return out
 }
 
 func mib(n int64) float64 { return float64(n) / (1 << 20) }

@@ -210,6 +210,7 @@ func TestServer_Submit_KojiSRPMs(t *testing.T) {
 		t.Errorf("build srpms %v", list[0]["srpms"])
 	}
 	opts, err := b.store.RequestOptionsFor(context.Background(), uint64(list[0]["request_id"].(float64)))
+	var got map[string]any
 	if err != nil || !slices.Equal(opts.SRPMs, []state.SRPM{{Package: "pkg-a", Path: "cli-build/1700000000.1.abcd/pkg-a-2.0-3.src.rpm"},
 		{Package: "pkg-b", Path: "cli-build/1700000000.2.efgh/pkg-b.src.rpm"}}) {
 		t.Errorf("options %+v, %v", opts.SRPMs, err)
@@ -243,6 +244,13 @@ func TestServer_Submit_KojiSRPMs(t *testing.T) {
 			}
 			expect(t, submit("s2", tc.srpms), tc.status, tc.want)
 		})
+	}
+	// As form fields (requests' data= with a list): repeated srpms fields.
+	got, opts, _ = b.submitted(b.multipartDo("/module-build-service/1/module-builds/", testToken, part{name: "scratch", value: "true"},
+		part{name: "module_stream", value: "s3"}, part{name: "yaml", file: "kmod.yaml", value: yaml},
+		part{name: "srpms", value: "cli-build/1/pkg-a-1-1.src.rpm"}, part{name: "srpms", value: "cli-build/2/pkg-b-1-1.src.rpm"}))
+	if len(opts.SRPMs) != 2 || opts.SRPMs[1] != (state.SRPM{Package: "pkg-b", Path: "cli-build/2/pkg-b-1-1.src.rpm"}) || len(got["srpms"].([]any)) != 2 {
+		t.Errorf("form srpms: %+v, build %v", opts.SRPMs, got["srpms"])
 	}
 	// Without scratch: 403, whatever the list holds.
 	expect(t, b.do(http.MethodPost, path, testToken, `{"scmurl": "https://src.example.org/modules/baz?#abc1234", "branch": "main", "srpms": "x"}`),

@@ -81,8 +81,10 @@ func TestRunner_SubmittedModulemdAndSRPMs(t *testing.T) {
 	if e, _ := rpms["rida-demo-lib"].(map[string]any); len(e["ref"].(string)) != 40 {
 		t.Errorf("xmd.mbs.rpms.rida-demo-lib = %#v", rpms["rida-demo-lib"])
 	}
-	if _, ok := streams[0].Xmd["mbs"].(map[string]any)["scmurl"]; ok {
-		t.Errorf("xmd.mbs.scmurl set for a submitted modulemd")
+	for _, k := range []string{"scmurl", "commit"} {
+		if _, ok := streams[0].Xmd["mbs"].(map[string]any)[k]; ok {
+			t.Errorf("xmd.mbs.%s set for a submitted modulemd", k)
+		}
 	}
 
 	// The same again: a scratch build of the same N:S:V gets _2.

@@ -271,6 +271,13 @@ func TestStore_Prune_BuildsAndRequests(t *testing.T) {
 	}
 	r := Retention{SupersededBuilds: 1, FailedBuilds: 30 * day, Requests: 90 * day}
 
+	// With the three kinds at 0 nothing of this goes, however old.
+	zero := DefaultRetention
+	zero.SupersededBuilds, zero.FailedBuilds, zero.Requests = 0, 0, 0
+	if p, err := s.Prune(ctx, h.clock.Now().Add(1000*day), zero); err != nil || p.SupersededBuilds+p.FailedBuilds+p.Requests != 0 {
+		t.Errorf("zero retention: pruned %+v %v", p, err)
+	}
+
 	h.clock.Advance(31 * day)
 	p, err := s.Prune(ctx, h.clock.Now(), r)
 	if err != nil {

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -236,5 +238,37 @@ func TestConfig_Retention(t *testing.T) {
 		if _, err := loadConfig(write("retention:\n  " + bad + "\n")); err == nil || !strings.Contains(err.Error(), strings.Split(bad, ":")[0]) {
 			t.Errorf("%s: err %v, want one naming the key", bad, err)
 		}
+	}
+}
+
+// rida serve runs the retention at start and exports its metrics on
+// /metrics.
+func TestServe_RetentionMetrics(t *testing.T) {
+	p := startServe(t, filepath.Join(t.TempDir(), "data"), "metrics-secret")
+	defer p.term(t)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(p.base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		text := string(body)
+		ran := strings.Contains(text, "rida_retention_last_run_timestamp_seconds ") &&
+			!strings.Contains(text, "rida_retention_last_run_timestamp_seconds 0\n")
+		if ran {
+			for _, want := range []string{`rida_retention_removed_total{kind="superseded_builds"} 0`, `rida_retention_removed_total{kind="requests"} 0`,
+				`rida_retention_errors_total{part="store"} 0`, "rida_retention_tree_bytes_removed_total 0", "rida_retention_last_run_duration_seconds "} {
+				if !strings.Contains(text, want) {
+					t.Errorf("/metrics lacks %q", want)
+				}
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no retention run in /metrics after 10s:\n%s", text)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -32,7 +32,10 @@ var _ Caller = (*Client)(nil)
 // BackendOptions configures NewBackend.
 type BackendOptions struct {
 	// Client talks to the hub; it must be logged in (build, tagging and
-	// tag edits need a session). Required.
+	// tag edits need a session). Required. A *Client gives each module
+	// build a subsession of its own (see Client.Subsession), opened at the
+	// build's first call and closed when the build ends; another Caller is
+	// shared by all builds.
 	Client Caller
 	// TopURL is the hub's file root (Koji's "topurl", e.g.
 	// "https://kojipkgs.example.com"); it only makes component log paths.
@@ -104,9 +107,18 @@ type BackendTestOptions struct {
 // tagging and a build-tag repo regeneration after every batch.
 //
 // It implements runner.Backend and is safe for concurrent use by several
-// module builds.
+// module builds. When BackendOptions.Client is a *Client, each module build
+// talks to the hub in a Koji subsession of its own (see buildSession), so
+// that a slow call of one build does not hold up the others.
 type Backend struct {
-	c    Caller
+	*core
+	// c is what this value calls the hub with: BackendOptions.Client, or,
+	// in the value forBuild returns, the module build's own session.
+	c Caller
+}
+
+// core is what every module build's Backend value shares.
+type core struct {
 	opts BackendOptions
 	log  *slog.Logger
 	now  func() time.Time
@@ -155,10 +167,10 @@ func NewBackend(opts BackendOptions) (*Backend, error) {
 		opts.Test.Now = time.Now
 	}
 	opts.TopURL = strings.TrimRight(opts.TopURL, "/")
-	return &Backend{
-		c: opts.Client, opts: opts, log: cmp.Or(opts.Logger, slog.Default()), now: opts.Test.Now,
+	return &Backend{c: opts.Client, core: &core{
+		opts: opts, log: cmp.Or(opts.Logger, slog.Default()), now: opts.Test.Now,
 		builds: map[int64]*buildState{},
-	}, nil
+	}}, nil
 }
 
 // Polls returns how many task polls (one multiCall each) the backend made.
@@ -167,6 +179,7 @@ func (be *Backend) Polls() int64 { return be.polls.Load() }
 // buildState is what the backend knows about one module build.
 type buildState struct {
 	tag, buildTag, target string
+	session               *buildSession // nil: the build uses BackendOptions.Client
 	mu                    sync.Mutex
 	aux                   map[int]bool            // open tagBuild/newRepo tasks
 	macros                *macrosSRPM             // generated while Prepare talks to the hub
@@ -203,6 +216,9 @@ func (be *Backend) state(b *runner.Build) *buildState {
 		tag := modulemd.KojiTag(b.Name, b.Stream, b.Version, b.Context)
 		st = &buildState{tag: tag, buildTag: tag + "-build",
 			target: TargetName(b.Name, b.Stream, b.Version, b.Context), aux: map[int]bool{}}
+		if m, ok := be.opts.Client.(*Client); ok {
+			st.session = &buildSession{master: m, nsvc: b.NSVC(), log: be.log}
+		}
 		be.builds[b.ID] = st
 	}
 	return st
@@ -389,9 +405,17 @@ type tagInfo struct {
 }
 
 // Prepare creates (or brings up to date) the module's Koji tags, package
-// lists, groups, inheritance and build target. It is idempotent.
-func (be *Backend) Prepare(ctx context.Context, b *runner.Build) error {
+// lists, groups, inheritance and build target. It is idempotent. Its calls
+// are the first of the module build's own session (see buildSession),
+// which it closes when it fails (the runner then ends the build).
+func (be *Backend) Prepare(ctx context.Context, b *runner.Build) (err error) {
 	st := be.state(b)
+	defer func() {
+		if err != nil {
+			be.endSession(ctx, st)
+		}
+	}()
+	be = be.forBuild(st)
 	be.startMacros(ctx, b, st)
 	if _, err := be.hubHasRepoRequests(ctx); err != nil {
 		return err
@@ -667,6 +691,8 @@ func (be *Backend) ensureTarget(ctx context.Context, st *buildState) error {
 func (be *Backend) Finish(ctx context.Context, b *runner.Build) (*runner.Result, error) {
 	st := be.state(b)
 	st.dropMacros()
+	// The build is over: its session is not needed any more.
+	defer be.endSession(ctx, st)
 	if b.Modulemd == nil {
 		return nil, fmt.Errorf("koji: finish %s: build has no modulemd", b.NSVC())
 	}
@@ -698,8 +724,12 @@ func (be *Backend) Finish(ctx context.Context, b *runner.Build) (*runner.Result,
 
 // Cancel cancels every open Koji task of the build: component builds
 // (from the intent store) and the backend's own tagging and repo tasks.
+// It calls the hub with BackendOptions.Client's session, not the build's,
+// so that a call the build still has in flight does not hold it up, and
+// closes the build's session.
 func (be *Backend) Cancel(ctx context.Context, b *runner.Build) error {
 	st := be.state(b)
+	defer be.endSession(ctx, st)
 	intents, err := be.opts.Intents.Tasks(ctx, b.ID)
 	if err != nil {
 		return fmt.Errorf("koji: cancel %s: %w", b.NSVC(), err)

@@ -344,7 +344,8 @@ func TestBackend_RestartReattachesWithoutResubmitting(t *testing.T) {
 	}
 
 	// A new process: new session, new backend, same hub and intents.
-	be2 := newBackend(t, newClient(t, bd.hub), bd.store)
+	c2 := newClient(t, bd.hub)
+	be2 := newBackend(t, c2, bd.store)
 	updates := map[string]runner.ComponentUpdate{}
 	if err := be2.BuildBatch(ctx, b, batch, func(u runner.ComponentUpdate) {
 		mu.Lock()
@@ -374,6 +375,23 @@ func TestBackend_RestartReattachesWithoutResubmitting(t *testing.T) {
 		if n != 1 {
 			t.Errorf("%s submitted %d times", src, n)
 		}
+	}
+	// The resumed build talks through a new subsession of the new login.
+	masters := map[int64]int64{}
+	for _, s := range bd.hub.Sessions() {
+		masters[s.ID] = s.Master
+	}
+	found := false
+	for _, c := range bd.hub.FlatCalls() {
+		if c.Method == "listTasks" {
+			found = true
+			if masters[c.Session] != c2.SessionID() {
+				t.Errorf("after the restart, listTasks on session %d (master %d), want a subsession of %d", c.Session, masters[c.Session], c2.SessionID())
+			}
+		}
+	}
+	if !found {
+		t.Error("no listTasks after the restart")
 	}
 }
 

@@ -53,8 +53,24 @@ type job struct {
 // multiCall, one multiCall per poll, all tagBuild calls in one multiCall;
 // the repo is requested as soon as the build tag's tagBuild tasks closed,
 // and the module tag's are watched in the same polls as the repo request.
+//
+// The calls go through the module build's own session (see buildSession),
+// which is closed when BuildBatch returns an error or a component failed:
+// by runner.Execute's contract the module build ends then.
 func (be *Backend) BuildBatch(ctx context.Context, b *runner.Build, batch *runner.Batch, report func(runner.ComponentUpdate)) error {
 	st := be.state(b)
+	failed := false
+	err := be.forBuild(st).buildBatch(ctx, b, st, batch, func(u runner.ComponentUpdate) {
+		failed = failed || u.State == runner.ComponentFailed || u.State == runner.ComponentCanceled
+		report(u)
+	})
+	if err != nil || failed {
+		be.endSession(ctx, st)
+	}
+	return err
+}
+
+func (be *Backend) buildBatch(ctx context.Context, b *runner.Build, st *buildState, batch *runner.Batch, report func(runner.ComponentUpdate)) error {
 	reused, reuseKnown := st.takeReused(b, batch.Number)
 	intents, err := be.opts.Intents.Tasks(ctx, b.ID)
 	if err != nil {

@@ -72,14 +72,39 @@ type ClientOptions struct {
 // request carries the next callnum, and the hub rejects one that arrives
 // after a higher one committed), but only for the time of one HTTP
 // exchange: a call waiting to retry holds nothing, so other calls go on.
+// Work that must not wait behind another's slow call gets a session of its
+// own with Subsession.
+//
+// A session the hub no longer accepts (AuthExpired 1007: older than the
+// hub's SessionRenewalTimeout, 24 hours by default; AuthError 1002: closed
+// or unknown) is opened again once per call, the way it was opened (the
+// same login, or a new subsession of the same parent), and the call is
+// sent again: the hub checks the session before it runs the method, so
+// the refused call did nothing.
 type Client struct {
 	hubURL string
 	http   *http.Client
 	log    *slog.Logger
 	retry  RetryOptions
 
-	mu      sync.Mutex // held for one request (callnum taken, sent, answered), never across a retry's wait
+	// reqMu is held for one request (callnum taken, sent, answered),
+	// never across a retry's wait.
+	reqMu sync.Mutex
+	// authMu serialises opening the session (login, renewal, new
+	// subsession), so that calls refused together renew it once.
+	authMu sync.Mutex
+	// parent is the client whose session this one is a subsession of.
+	parent *Client
+
+	mu sync.Mutex // guards the fields below; held briefly, never for a request
+	// session is the current session (nil: anonymous). Its callnum is
+	// guarded by reqMu.
 	session *session
+	// open opens a new session the way the current one was opened; nil
+	// when there is nothing to renew (never logged in, logged out).
+	open func(ctx context.Context) (*session, error)
+	// closed: a subsession ended with Logout; it is not opened again.
+	closed bool
 }
 
 type session struct {
@@ -87,6 +112,9 @@ type session struct {
 	key     string
 	callnum int64
 }
+
+// ErrSessionClosed is returned by calls on a subsession after its Logout.
+var ErrSessionClosed = errors.New("subsession closed")
 
 // NewClient returns a client for opts.HubURL. It makes no request.
 func NewClient(opts ClientOptions) (*Client, error) {
@@ -156,7 +184,7 @@ func decodeInto(v any, target any) error {
 // Transport errors and HTTP 5xx are retried per ClientOptions.Retry, each
 // attempt with a new callnum.
 func (c *Client) Call(ctx context.Context, method string, args ...any) (Value, error) {
-	return c.call(ctx, c.hubURL, method, args, c.retry.Attempts)
+	return c.call(ctx, c.hubURL, method, args, c.retry.Attempts, renewSession)
 }
 
 // CallInto is Call followed by Decode into target (nil discards).
@@ -175,7 +203,7 @@ func (c *Client) CallInto(ctx context.Context, target any, method string, args .
 // blindly (build submission): after a transport error the caller must find
 // out whether the hub acted before trying again.
 func (c *Client) CallOnce(ctx context.Context, method string, args ...any) (Value, error) {
-	return c.call(ctx, c.hubURL, method, args, 1)
+	return c.call(ctx, c.hubURL, method, args, 1, renewSession)
 }
 
 // MultiCallEntry is one call of a MultiCall.
@@ -242,45 +270,151 @@ func multiCallResults(calls []MultiCallEntry, v Value) ([]MultiCallResult, error
 }
 
 // Login opens a session with a user name and password (the hub's login
-// method). Later calls send the session in the Koji-Session-* headers.
+// method). Later calls send the session in the Koji-Session-* headers. The
+// client keeps the password in memory to log in again when the hub no
+// longer accepts the session.
 func (c *Client) Login(ctx context.Context, user, password string) error {
-	return c.login(ctx, c.hubURL, "login", []any{user, password})
+	return c.start(ctx, "login", func(ctx context.Context) (*session, error) {
+		return c.openSession(ctx, c.hubURL, "login", []any{user, password})
+	})
 }
 
 // SSLLogin opens a session authenticated by the TLS client certificate in
 // ClientOptions.HTTPClient, posting sslLogin to <HubURL>/ssllogin as the
 // Python client does.
 func (c *Client) SSLLogin(ctx context.Context) error {
-	return c.login(ctx, c.hubURL+"/ssllogin", "sslLogin", nil)
+	return c.start(ctx, "sslLogin", func(ctx context.Context) (*session, error) {
+		return c.openSession(ctx, c.hubURL+"/ssllogin", "sslLogin", nil)
+	})
 }
 
-func (c *Client) login(ctx context.Context, endpoint, method string, args []any) error {
+// Subsession opens a subsession of c's session (the hub's subsession
+// method: a new session id and key for the same user, tied to c's
+// session, which must be open) and returns a Client that uses it, with its
+// own callnum and its own lock: its calls neither wait for c's nor make c's
+// wait. A subsession the hub no longer accepts is replaced by a new
+// subsession of c (c logs in again first if it must). Logout on the
+// returned client ends the subsession through c (logoutChild). Logging c
+// out ends all its subsessions on the hub.
+//
+// A subsession of a subsession is, on the hub, one more child of the same
+// master session.
+func (c *Client) Subsession(ctx context.Context) (*Client, error) {
+	child := &Client{hubURL: c.hubURL, http: c.http, log: c.log, retry: c.retry, parent: c}
+	if err := child.start(ctx, "subsession", c.subsession); err != nil {
+		return nil, err
+	}
+	return child, nil
+}
+
+// subsession asks the hub for a new subsession of c's session.
+func (c *Client) subsession(ctx context.Context) (*session, error) {
+	v, err := c.Call(ctx, "subsession")
+	if err != nil {
+		return nil, err
+	}
+	return decodeSession("subsession", v)
+}
+
+// start opens the client's first session with open and keeps open for
+// renewals.
+func (c *Client) start(ctx context.Context, how string, open func(context.Context) (*session, error)) error {
+	c.authMu.Lock()
+	defer c.authMu.Unlock()
 	c.mu.Lock()
-	c.session = nil // a login is anonymous
+	c.session, c.open = nil, nil
 	c.mu.Unlock()
-	v, err := c.call(ctx, endpoint, method, args, c.retry.Attempts)
+	s, err := open(ctx)
 	if err != nil {
 		return err
 	}
+	c.mu.Lock()
+	c.session, c.open = s, open
+	c.mu.Unlock()
+	attrs := []any{"method", how, "session_id", s.id}
+	if c.parent != nil {
+		attrs = append(attrs, "master_session_id", c.parent.SessionID())
+	}
+	c.log.Info("koji: logged in", attrs...)
+	return nil
+}
+
+// openSession makes an anonymous login call and returns its session.
+func (c *Client) openSession(ctx context.Context, endpoint, method string, args []any) (*session, error) {
+	v, err := c.call(ctx, endpoint, method, args, c.retry.Attempts, noSession)
+	if err != nil {
+		return nil, err
+	}
+	return decodeSession(method, v)
+}
+
+func decodeSession(method string, v Value) (*session, error) {
 	var s struct {
 		ID  *int64 `json:"session-id"`
 		Key string `json:"session-key"`
 	}
 	if err := v.Decode(&s); err != nil || s.ID == nil || s.Key == "" {
-		return fmt.Errorf("koji: %s: %w", method, ErrNoSession)
+		return nil, fmt.Errorf("koji: %s: %w", method, ErrNoSession)
+	}
+	return &session{id: *s.ID, key: s.Key}, nil
+}
+
+// renew opens a new session after the hub refused used (with fault f),
+// unless another call did so meanwhile.
+func (c *Client) renew(ctx context.Context, used *session, f *Fault) error {
+	c.authMu.Lock()
+	defer c.authMu.Unlock()
+	c.mu.Lock()
+	cur, open, closed := c.session, c.open, c.closed
+	c.mu.Unlock()
+	switch {
+	case closed:
+		return ErrSessionClosed
+	case open == nil:
+		return f // logged out meanwhile: nothing to renew
+	case cur != nil && cur != used:
+		return nil // renewed by another call
+	}
+	s, err := open(ctx)
+	if err != nil {
+		return err
 	}
 	c.mu.Lock()
-	c.session = &session{id: *s.ID, key: s.Key}
+	if c.closed {
+		c.mu.Unlock()
+		return ErrSessionClosed
+	}
+	c.session = s
 	c.mu.Unlock()
-	c.log.Info("koji: logged in", "method", method, "session_id", *s.ID)
+	c.log.Warn("koji: the hub refused the session; opened a new one", "fault", FaultName(f.Code),
+		"old_session_id", used.id, "session_id", s.id, "subsession", c.parent != nil)
 	return nil
 }
 
-// Logout closes the session; later calls are anonymous.
+// Logout closes the session; later calls are anonymous. On a subsession
+// it is the parent that closes it (logoutChild), so that Logout does not
+// wait behind a call the subsession has in flight; later calls on the
+// subsession fail with ErrSessionClosed. Logout without a session does
+// nothing.
 func (c *Client) Logout(ctx context.Context) error {
-	_, err := c.Call(ctx, "logout")
+	c.authMu.Lock()
+	defer c.authMu.Unlock()
 	c.mu.Lock()
-	c.session = nil
+	s := c.session
+	if c.parent != nil {
+		c.session, c.open, c.closed = nil, nil, true
+	}
+	c.mu.Unlock()
+	if s == nil {
+		return nil
+	}
+	if c.parent != nil {
+		_, err := c.parent.Call(ctx, "logoutChild", s.id)
+		return err
+	}
+	_, err := c.call(ctx, c.hubURL, "logout", nil, c.retry.Attempts, keepSession)
+	c.mu.Lock()
+	c.session, c.open = nil, nil
 	c.mu.Unlock()
 	return err
 }
@@ -292,22 +426,61 @@ func (c *Client) LoggedIn() bool {
 	return c.session != nil
 }
 
+// SessionID returns the hub's id of the client's session, 0 when it holds
+// none. (The session key is never exposed.)
+func (c *Client) SessionID() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.session == nil {
+		return 0
+	}
+	return c.session.id
+}
+
 const maxErrBody = 512
 
-func (c *Client) call(ctx context.Context, endpoint, method string, args []any, attempts int) (Value, error) {
+// How a call uses the client's session.
+type sessionUse int
+
+const (
+	// renewSession: the client's session, opened again once if the hub
+	// refuses it.
+	renewSession sessionUse = iota
+	// keepSession: the client's session, never renewed (logout).
+	keepSession
+	// noSession: anonymous (the login calls).
+	noSession
+)
+
+func (c *Client) call(ctx context.Context, endpoint, method string, args []any, attempts int, use sessionUse) (Value, error) {
 	body, err := wire.EncodeCall(method, args)
 	if err != nil {
 		return Value{}, &CallError{Method: method, Err: fmt.Errorf("encode: %w", err)}
 	}
 	var lastErr error
+	renewed := false
 	for attempt := 1; ; attempt++ {
-		v, retryable, err := c.roundTrip(ctx, endpoint, method, body, attempt)
+		v, used, retryable, err := c.roundTrip(ctx, endpoint, method, body, attempt, use)
 		if err == nil {
 			return v, nil
 		}
 		var f *Fault
 		if errors.As(err, &f) {
+			if use == renewSession && used != nil && !renewed && (f.Code == AuthExpired || f.Code == AuthError) {
+				// The hub checks the session before it runs the
+				// method: the call did nothing and can be sent again
+				// on a new session.
+				renewed = true
+				if rerr := c.renew(ctx, used, f); rerr != nil {
+					return Value{}, fmt.Errorf("koji: %s: %w (opening a new session: %w)", method, f, rerr)
+				}
+				attempt--
+				continue
+			}
 			return Value{}, fmt.Errorf("koji: %s: %w", method, f)
+		}
+		if errors.Is(err, ErrSessionClosed) {
+			return Value{}, fmt.Errorf("koji: %s: %w", method, err)
 		}
 		lastErr = err
 		if ctx.Err() != nil {
@@ -342,49 +515,62 @@ func (c *Client) backoff(attempt int) time.Duration {
 	return d
 }
 
-// roundTrip makes one request, holding c.mu from taking the callnum until
-// the answer is read, so that requests reach the hub in callnum order.
-func (c *Client) roundTrip(ctx context.Context, endpoint, method string, body []byte, attempt int) (Value, bool, error) {
+// roundTrip makes one request, holding c.reqMu from taking the callnum
+// until the answer is read, so that requests reach the hub in callnum order. It
+// returns the session it used (nil: anonymous).
+func (c *Client) roundTrip(ctx context.Context, endpoint, method string, body []byte, attempt int, use sessionUse) (Value, *session, bool, error) {
+	c.reqMu.Lock()
+	defer c.reqMu.Unlock()
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	s, closed := c.session, c.closed
+	c.mu.Unlock()
+	if use == noSession {
+		s = nil
+	} else if closed {
+		return Value{}, nil, false, ErrSessionClosed
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
 	if err != nil {
-		return Value{}, false, err
+		return Value{}, nil, false, err
 	}
 	req.Header.Set("Content-Type", "text/xml")
 	req.Header.Set("User-Agent", "rida-koji/1")
 	callnum := int64(-1)
-	if c.session != nil {
-		callnum = c.session.callnum
-		c.session.callnum++ // never reused, even if this request fails
-		req.Header.Set("Koji-Session-Id", strconv.FormatInt(c.session.id, 10))
-		req.Header.Set("Koji-Session-Key", c.session.key)
+	if s != nil {
+		callnum = s.callnum
+		s.callnum++ // never reused, even if this request fails
+		req.Header.Set("Koji-Session-Id", strconv.FormatInt(s.id, 10))
+		req.Header.Set("Koji-Session-Key", s.key)
 		req.Header.Set("Koji-Session-Callnum", strconv.FormatInt(callnum, 10))
 	}
 	start := time.Now()
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return Value{}, true, fmt.Errorf("request: %w", redactURLError(err))
+		return Value{}, s, true, fmt.Errorf("request: %w", redactURLError(err))
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
-	c.log.Debug("koji: call", "method", method, "attempt", attempt, "callnum", callnum,
+	sid := int64(0)
+	if s != nil {
+		sid = s.id
+	}
+	c.log.Debug("koji: call", "method", method, "attempt", attempt, "session_id", sid, "callnum", callnum,
 		"status", resp.StatusCode, "duration", time.Since(start))
 	if err != nil {
-		return Value{}, true, fmt.Errorf("read response: %w", err)
+		return Value{}, s, true, fmt.Errorf("read response: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		e := &HTTPError{StatusCode: resp.StatusCode, Body: string(data[:min(len(data), maxErrBody)])}
-		return Value{}, resp.StatusCode >= 500, e
+		return Value{}, s, resp.StatusCode >= 500, e
 	}
 	v, f, err := wire.DecodeResponse(data)
 	if err != nil {
-		return Value{}, false, fmt.Errorf("decode response: %w", err)
+		return Value{}, s, false, fmt.Errorf("decode response: %w", err)
 	}
 	if f != nil {
-		return Value{}, false, &Fault{Code: f.Code, String: f.String, Traceback: f.Traceback}
+		return Value{}, s, false, &Fault{Code: f.Code, String: f.String, Traceback: f.Traceback}
 	}
-	return Value{v}, false, nil
+	return Value{v}, s, false, nil
 }
 
 // redactURLError drops the URL from a *url.Error: hub URLs may carry

@@ -16,6 +16,11 @@
 // flattens faults into strings and cannot send Koji's session headers), so
 // sessions, callnums and retries are this package's.
 //
+// Subsession opens a Koji subsession: a session of its own (own callnum,
+// own lock) for the same user, tied to the master session. A session the
+// hub refuses (expired, closed) is opened again the way it was opened and
+// the refused call sent again, once.
+//
 // # Backend
 //
 // NewBackend returns a Backend for one hub. Per module build, Prepare makes
@@ -25,6 +30,9 @@
 // the base module tag, and the build target. BuildBatch submits one Koji
 // build task per component, watches all of a batch's tasks in one
 // multiCall per poll, tags the results and waits for the build tag's repo.
+// Each module build calls the hub through a subsession of its own, opened
+// at its first call and closed (logoutChild) when it ends, so that one
+// build's slow call does not hold up the others.
 // Submissions go through an IntentStore so that a restarted process
 // re-attaches to its tasks instead of submitting them again. Backend is a
 // runner.Reuser: Reuse checks that a reused component's earlier Koji build

@@ -45,8 +45,14 @@ var _ runner.Reuser = (*Backend)(nil)
 //
 // c.ReusedLocation (the earlier build's module tag) is not needed: Koji
 // NVRs are unique.
-func (be *Backend) Reuse(ctx context.Context, b *runner.Build, c *runner.Component) error {
+func (be *Backend) Reuse(ctx context.Context, b *runner.Build, c *runner.Component) (err error) {
 	st := be.state(b)
+	defer func() {
+		if err != nil && !errors.Is(err, runner.ErrReuseUnavailable) {
+			be.endSession(ctx, st) // the runner ends the build
+		}
+	}()
+	be = be.forBuild(st)
 	if c.NVR == "" {
 		return fmt.Errorf("koji: reuse %s from build %d: the component has no NVR", c.Key, c.ReusedFrom)
 	}

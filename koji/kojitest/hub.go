@@ -92,6 +92,9 @@ type Hub struct {
 	server *httptest.Server
 	sigs   map[string]*signature
 
+	holdMu sync.Mutex
+	holds  []*hold
+
 	mu       sync.Mutex
 	opts     Options
 	calls    []Call
@@ -157,8 +160,76 @@ func NewHub(opts Options) (*Hub, error) {
 	return h, nil
 }
 
-// Close stops the server.
-func (h *Hub) Close() { h.server.Close() }
+// Close releases every held request (Hold) and stops the server.
+func (h *Hub) Close() {
+	h.holdMu.Lock()
+	holds := slices.Clone(h.holds)
+	h.holdMu.Unlock()
+	for _, hd := range holds {
+		hd.release()
+	}
+	h.server.Close()
+}
+
+// hold is one Hold: the requests it matches wait until it is released.
+type hold struct {
+	match    func(Call) bool
+	held     chan Call
+	released chan struct{}
+	once     sync.Once
+	h        *Hub
+}
+
+func (hd *hold) release() {
+	hd.once.Do(func() {
+		close(hd.released)
+		hd.h.holdMu.Lock()
+		hd.h.holds = slices.DeleteFunc(hd.h.holds, func(x *hold) bool { return x == hd })
+		hd.h.holdMu.Unlock()
+	})
+}
+
+// Hold makes every request for which match returns true wait, before the
+// hub handles it, until release is called (or the client gives up on the
+// request): a hub call that stalls, e.g. for one session, while every
+// other request is answered as usual (the wait holds no lock of the
+// double). match sees the request as Calls records it, before handling:
+// Method, Args, KW, Session, Callnum and, for a multiCall, Sub with each
+// call's Method, Args and KW. Each held request is sent on held as it
+// starts waiting (requests beyond the channel's 64 slots are held but not
+// sent). Close releases every hold.
+func (h *Hub) Hold(match func(Call) bool) (held <-chan Call, release func()) {
+	hd := &hold{match: match, held: make(chan Call, 64), released: make(chan struct{}), h: h}
+	h.holdMu.Lock()
+	h.holds = append(h.holds, hd)
+	h.holdMu.Unlock()
+	return hd.held, hd.release
+}
+
+// wait holds a request that a Hold matches until it is released or the
+// client goes away.
+func (h *Hub) wait(r *http.Request, rec Call) {
+	h.holdMu.Lock()
+	var hd *hold
+	for _, x := range h.holds {
+		if x.match(rec) {
+			hd = x
+			break
+		}
+	}
+	h.holdMu.Unlock()
+	if hd == nil {
+		return
+	}
+	select {
+	case hd.held <- rec:
+	default:
+	}
+	select {
+	case <-hd.released:
+	case <-r.Context().Done():
+	}
+}
 
 // Server returns the underlying httptest server.
 func (h *Hub) Server() *httptest.Server { return h.server }
@@ -178,8 +249,47 @@ type session struct {
 	id      int64
 	key     string
 	user    *user
+	master  int64  // the session this is a subsession of, 0 if none
 	callnum *int64 // stored only when a call commits a write
 	closed  bool
+	expired bool
+}
+
+// SessionInfo is one session the hub double holds.
+type SessionInfo struct {
+	ID int64
+	// Master is the session this one is a subsession of, 0 if none.
+	Master int64
+	User   string
+	// Closed: logged out (logout, logoutChild); Expired: refused with
+	// AuthExpired (ExpireSession, or closed).
+	Closed, Expired bool
+}
+
+// Sessions returns every session opened, by id.
+func (h *Hub) Sessions() []SessionInfo {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]SessionInfo, 0, len(h.sessions))
+	for _, s := range h.sessions {
+		out = append(out, SessionInfo{ID: s.id, Master: s.master, User: s.user.name, Closed: s.closed, Expired: s.expired})
+	}
+	slices.SortFunc(out, func(a, b SessionInfo) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}
+
+// ExpireSession expires session id and its subsessions, as the hub does
+// when a session is used after its SessionRenewalTimeout (24 hours by
+// default): their calls, but login and sslLogin, get AuthExpired (1007,
+// 'session "N" has expired').
+func (h *Hub) ExpireSession(id int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, s := range h.sessions {
+		if s.id == id || s.master == id {
+			s.expired = true
+		}
+	}
 }
 
 // SetBuildDuration sets how long build tasks created from now on take (0:
@@ -252,7 +362,6 @@ func (h *Hub) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad request: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	h.mu.Lock()
 	rec := Call{Method: method, Callnum: -1}
 	rec.Args, rec.KW = splitKW(params)
 	if sid, err := strconv.ParseInt(r.Header.Get("Koji-Session-Id"), 10, 64); err == nil {
@@ -262,6 +371,8 @@ func (h *Hub) serve(w http.ResponseWriter, r *http.Request) {
 	if n, err := strconv.ParseInt(cn, 10, 64); err == nil {
 		rec.Callnum = n
 	}
+	h.wait(r, previewCall(rec))
+	h.mu.Lock()
 	if len(h.failHTTP) > 0 {
 		status := h.failHTTP[0]
 		h.failHTTP = h.failHTTP[1:]
@@ -287,6 +398,24 @@ func (h *Hub) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/xml")
 	w.Header().Set("Koji-Version", h.opts.Version)
 	w.Write(out)
+}
+
+// previewCall returns rec with, for a multiCall, the calls it carries in
+// Sub (what a Hold matches before the request is handled).
+func previewCall(rec Call) Call {
+	if rec.Method != "multiCall" && rec.Method != "system.multicall" || len(rec.Args) != 1 {
+		return rec
+	}
+	list, _ := rec.Args[0].([]any)
+	for _, entry := range list {
+		m, _ := entry.(map[string]any)
+		name, _ := m["methodName"].(string)
+		ps, _ := m["params"].([]any)
+		sub := Call{Method: name, Session: rec.Session, Callnum: rec.Callnum}
+		sub.Args, sub.KW = splitKW(ps)
+		rec.Sub = append(rec.Sub, sub)
+	}
+	return rec
 }
 
 // splitKW separates a trailing __starstar struct from the positional params.
@@ -320,6 +449,9 @@ func (h *Hub) handle(r *http.Request, method string, params []any, rec *Call) (a
 		s, ok := h.sessions[rec.Session]
 		if !ok || s.closed || s.key != r.Header.Get("Koji-Session-Key") {
 			return nil, authFault("Invalid session or bad credentials")
+		}
+		if s.expired && method != "login" && method != "sslLogin" {
+			return nil, &wire.Fault{Code: 1007, String: fmt.Sprintf("session \"%d\" has expired", s.id)}
 		}
 		if s.callnum != nil && rec.Callnum >= 0 {
 			switch {
@@ -433,6 +565,9 @@ func (h *Hub) dispatch(c *callCtx, method string, params []any) (any, *wire.Faul
 		c.wrote = true
 		h.event++
 	}
+	if m.commit {
+		c.wrote = true
+	}
 	return v, nil
 }
 
@@ -458,6 +593,8 @@ func faultClass(code int) string {
 		return "GenericError"
 	case 1002:
 		return "AuthError"
+	case 1007:
+		return "AuthExpired"
 	case 1003:
 		return "TagError"
 	case 1004:

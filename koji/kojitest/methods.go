@@ -19,10 +19,11 @@ import (
 type bound map[string]any
 
 type method struct {
-	fn    func(h *Hub, c *callCtx, a bound) (any, *wire.Fault)
-	write bool   // commits (stores the callnum)
-	perm  string // permission checked (anonymous callers are refused)
-	login bool   // needs a session
+	fn     func(h *Hub, c *callCtx, a bound) (any, *wire.Fault)
+	write  bool   // changes versioned data: a new event, and commits (stores the callnum)
+	commit bool   // commits without a new event (sessions): stores the callnum
+	perm   string // permission checked (anonymous callers are refused)
+	login  bool   // needs a session
 }
 
 // methods returns the method table. It is rebuilt per call; it is small.
@@ -36,7 +37,9 @@ func (h *Hub) methods() map[string]method {
 		"getLoggedInUser":     {fn: (*Hub).getLoggedInUser},
 		"login":               {fn: (*Hub).login},
 		"sslLogin":            {fn: (*Hub).sslLogin},
-		"logout":              {fn: (*Hub).logout},
+		"logout":              {fn: (*Hub).logout, commit: true},
+		"subsession":          {fn: (*Hub).subsession, commit: true},
+		"logoutChild":         {fn: (*Hub).logoutChild, commit: true},
 		"getTag":              {fn: (*Hub).getTag},
 		"getAllPerms":         {fn: (*Hub).getAllPerms},
 		"createTag":           {fn: (*Hub).createTagM, write: true, perm: "tag"},
@@ -82,13 +85,19 @@ func (h *Hub) getLoggedInUser(c *callCtx, _ bound) (any, *wire.Fault) {
 }
 
 func (h *Hub) openSession(u *user) map[string]any {
+	return h.newSession(u, 0)
+}
+
+// newSession creates a session of u, a subsession of master unless 0, and
+// returns the hub's answer (createSession's).
+func (h *Hub) newSession(u *user, master int64) map[string]any {
 	const alnum = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 	var key strings.Builder
 	fmt.Fprintf(&key, "%d-", u.id)
 	for range 19 {
 		key.WriteByte(alnum[rand.N(len(alnum))])
 	}
-	s := &session{id: int64(h.id("session")), key: key.String(), user: u}
+	s := &session{id: int64(h.id("session")), key: key.String(), user: u, master: master}
 	h.sessions[s.id] = s
 	return map[string]any{"session-id": s.id, "session-key": s.key, "header-auth": true}
 }
@@ -123,9 +132,45 @@ func (h *Hub) sslLogin(c *callCtx, _ bound) (any, *wire.Fault) {
 	return h.openSession(u), nil
 }
 
+// logout closes the caller's session and its subsessions (the hub's
+// "id = %(id)i OR master = %(id)i").
 func (h *Hub) logout(c *callCtx, _ bound) (any, *wire.Fault) {
-	if c.session != nil {
-		c.session.closed = true
+	if c.session == nil {
+		return nil, authFault("Not logged in")
+	}
+	for _, s := range h.sessions {
+		if s == c.session || s.master == c.session.id {
+			s.closed, s.expired = true, true
+		}
+	}
+	return nil, nil
+}
+
+// subsession opens a subsession of the caller's session; the subsession
+// of a subsession hangs on the same master, as on the hub.
+func (h *Hub) subsession(c *callCtx, _ bound) (any, *wire.Fault) {
+	if c.session == nil {
+		return nil, authFault("Not logged in")
+	}
+	master := c.session.master
+	if master == 0 {
+		master = c.session.id
+	}
+	return h.newSession(c.session.user, master), nil
+}
+
+// logoutChild closes the caller's subsession session_id. Like the hub it
+// answers None whether or not there was such a subsession.
+func (h *Hub) logoutChild(c *callCtx, a bound) (any, *wire.Fault) {
+	if c.session == nil {
+		return nil, authFault("Not logged in")
+	}
+	id, ok := a["session_id"].(int64)
+	if !ok {
+		return nil, genericf("kojitest: logoutChild: session_id must be an int, got %s", pyType(a["session_id"]))
+	}
+	if s := h.sessions[id]; s != nil && s.master == c.session.id {
+		s.closed, s.expired = true, true
 	}
 	return nil, nil
 }

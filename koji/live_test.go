@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -22,13 +24,28 @@ import (
 	"github.com/rida-build/rida/runner"
 )
 
-// The recordings in testdata/live are every call rida's backend made to a
-// real Koji 1.35.3 hub during two module builds (koji-live-calls.jsonl) and
-// more real replies for the same builds (koji-live-replies.jsonl), made with
-// the kit in ../shared/koji-live. TestDouble_AnswersAsTheRecordedHub holds
-// koji/kojitest to them: the backend builds a module on the double, and every
-// answer the double gave is compared, by shape, with the real hub's answers
-// to the same method.
+// The recordings in testdata/live are real Koji 1.35.3 hub answers to rida,
+// made with the kit in ../shared/koji-live (scripts/koji-live record, session
+// keys redacted):
+//
+//   - koji-live-calls.jsonl: every call rida made in `scripts/koji-live run`
+//     and `scripts/koji-live sessions`: two module builds of the sample
+//     module, each in a subsession of rida's login (subsession,
+//     logoutChild), the second with pa and pc reused; rida's sessions
+//     expired in the middle of the second (AuthExpired 1007 faults, a new
+//     login, a new subsession); then SIGKILL and a restart.
+//   - koji-live-stalled-repo.jsonl: every call rida made in
+//     `scripts/koji-live stalled-repo`: a repo request nothing works
+//     (repo.checkRequest answers while it stays active) and the newRepo
+//     fallback.
+//   - koji-live-replies.jsonl: more real replies for builds like these
+//     (getBuild, listTagged, listTasks, getTaskInfo with its request, ...)
+//     and a fault.
+//
+// TestDouble_AnswersAsTheRecordedHub holds koji/kojitest to them: the backend
+// builds modules on the double as in the recorded runs, and every answer
+// the double gave is compared, by shape, with the real hub's answers to the
+// same method; every fault the hub gave must come from the double too.
 
 // shapes is, per method, what its answers looked like: for each path into
 // the answer ("" the answer itself, ".key" a struct member, "[]" an array
@@ -121,8 +138,12 @@ func decodeJSON(t *testing.T, s string) any {
 func recordedShapes(t *testing.T) (shapes, map[string][]string) {
 	t.Helper()
 	out, faults := shapes{}, map[string][]string{}
-	for _, name := range []string{"koji-live-calls.jsonl", "koji-live-replies.jsonl"} {
-		f, err := os.Open("testdata/live/" + name)
+	names, err := filepath.Glob("testdata/live/*.jsonl")
+	if err != nil || len(names) == 0 {
+		t.Fatalf("recordings: %v %v", names, err)
+	}
+	for _, name := range names {
+		f, err := os.Open(name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -139,6 +160,8 @@ func recordedShapes(t *testing.T) (shapes, map[string][]string) {
 				t.Fatal(err)
 			}
 			switch {
+			case rec.Fault != "":
+				faults[rec.Method] = append(faults[rec.Method], normFault(rec.Fault))
 			case rec.Method == "multiCall":
 				for _, c := range rec.Calls {
 					one, ok := decodeJSON(t, c.R).([]any)
@@ -147,8 +170,6 @@ func recordedShapes(t *testing.T) (shapes, map[string][]string) {
 					}
 					out.add(c.M, one[0])
 				}
-			case rec.Fault != "":
-				faults[rec.Method] = append(faults[rec.Method], rec.Fault)
 			case rec.Result != nil:
 				out.add(rec.Method, decodeJSON(t, *rec.Result))
 			}
@@ -209,7 +230,7 @@ func (p *tap) record(reqBody, respBody []byte) {
 		return
 	}
 	if fault != nil {
-		p.faults[method] = append(p.faults[method], fmt.Sprintf("%d: %s", fault.Code, fault.String))
+		p.faults[method] = append(p.faults[method], normFault(fmt.Sprintf("%d: %s", fault.Code, fault.String)))
 		return
 	}
 	if method != "multiCall" {
@@ -223,9 +244,19 @@ func (p *tap) record(reqBody, respBody []byte) {
 		if one, ok := entries[i].([]any); ok && len(one) == 1 {
 			p.got.add(name, one[0])
 		} else if f, ok := wire.AsFault(entries[i]); ok {
-			p.faults[name] = append(p.faults[name], fmt.Sprintf("%d: %s", f.Code, f.String))
+			p.faults[name] = append(p.faults[name], normFault(fmt.Sprintf("%d: %s", f.Code, f.String)))
 		}
 	}
+}
+
+var digits = regexp.MustCompile(`[0-9]+`)
+
+// normFault is "code: faultString" with every number after the code
+// replaced by N: ids differ between the recorded run and the double's
+// (e.g. AuthExpired's 'session "7" has expired').
+func normFault(f string) string {
+	code, msg, _ := strings.Cut(f, ": ")
+	return code + ": " + digits.ReplaceAllString(msg, "N")
 }
 
 // compareShapes lists every way got differs from want for the methods both
@@ -300,7 +331,8 @@ func TestDouble_AnswersAsTheRecordedHub(t *testing.T) {
 	be := newBackend(t, c, &koji.MemoryIntentStore{})
 
 	// Two builds of the same module, the second reusing one component,
-	// as the kit's recorded run did.
+	// as the kit's recorded run did, and rida's sessions expired at the
+	// second build's first task poll, as `scripts/koji-live sessions` did.
 	first := mustPlan(t, testStream("samplemod", map[string]int64{"pa": 0, "pb": 1}), 1)
 	if _, err := runner.Execute(ctx, be, first, runner.ExecuteOptions{Logger: quiet}); err != nil {
 		t.Fatal(err)
@@ -308,9 +340,18 @@ func TestDouble_AnswersAsTheRecordedHub(t *testing.T) {
 	s := testStream("samplemod", map[string]int64{"pa": 0, "pb": 1})
 	s.Version++
 	second := mustPlan(t, s, 2)
+	held, release := h.Hold(func(c kojitest.Call) bool {
+		return c.Method == "multiCall" && len(c.Sub) > 0 && c.Sub[0].Method == "getTaskInfo"
+	})
+	go func() {
+		<-held
+		h.ExpireSession(c.SessionID())
+		release()
+	}()
 	if _, err := runner.Execute(ctx, be, second, runner.ExecuteOptions{Logger: quiet}); err != nil {
 		t.Fatal(err)
 	}
+	release()
 
 	// The calls the recorded replies add, with this run's ids.
 	tag := "module-samplemod-master-20260101000000-c0ffee42"
@@ -336,6 +377,9 @@ func TestDouble_AnswersAsTheRecordedHub(t *testing.T) {
 		{"getTaskResult", []any{builds[0]}},
 		{"getRepo", []any{tag + "-build"}},
 		{"getTaskResult", []any{999999}},
+		// The backend's fallback when a repo request makes no progress
+		// (TestBackend_RepoRequestFallsBackToNewRepo drives it).
+		{"newRepo", []any{tag + "-build"}},
 	} {
 		_, _ = c.Call(ctx, call.method, call.args...)
 	}

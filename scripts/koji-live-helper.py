@@ -1,0 +1,335 @@
+#!/usr/bin/python3
+"""Helpers of scripts/koji-live (run that, not this): reading the kit's hub call log for what rida
+did, expiring rida's hub sessions, a fake builder that leaves repos unworked, and the scenarios
+run against the kit's hub. See docs/koji.md.
+
+  calls                 the kit's show-calls.py listing, session keys redacted
+  summary               rida's sessions in this run: requests, multiCalls, faults
+  record [METHOD...]    rida's calls (of these methods), as recording lines (koji/testdata/live)
+  expire                expire rida's hub sessions now (its login and its subsessions), as the
+                        hub's SessionRenewalTimeout does
+  stalled-kojid         the kit's fake builder, but it never runs repo.checkQueue (kojira's job)
+                        and leaves newRepo tasks FREE
+  sessions              scenario: sessions expire mid-build, then SIGKILL + restart (needs `run`)
+  stalled-repo          scenario: a repo that never comes, with repo_timeout 1m (runs `run`)
+
+Environment: W (default /tmp/kojilive), KOJI_LIVE_KIT (the kit), RIDA (rida binary or shim).
+"""
+import json, os, re, signal, subprocess, sys, time, urllib.request
+
+W = os.environ.get('W', '/tmp/kojilive')
+KIT = os.environ['KOJI_LIVE_KIT']
+LOG = os.path.join(W, 'hublog', 'calls.jsonl')
+API = 'http://127.0.0.1:18080'
+HERE = os.path.dirname(os.path.abspath(__file__))
+KEY_RE = re.compile(r'("session-key": ")([^"*][^"]*)(")')
+# Written by the hub log as a JSON string inside JSON.
+KEY_RE_ESC = re.compile(r'(\\"session-key\\": \\")([^"\\*][^"\\]*)(\\")')
+
+
+def redact(s):
+    return KEY_RE_ESC.sub(r'\1***\3', KEY_RE.sub(r'\1***\3', s))
+
+
+def log_records():
+    with open(LOG) as f:
+        for line in f:
+            yield json.loads(line)
+
+
+def rida_sessions():
+    """rida's sessions in this run, from its log: {id: 'login' | 'subsession'}."""
+    out = {}
+    with open(os.path.join(W, 'rida.log')) as f:
+        for line in f:
+            if 'msg="koji: logged in"' in line:
+                m = re.search(r' method=(\w+) session_id=(\d+)', line)
+                if m:
+                    out[m.group(2)] = m.group(1)
+            elif 'the hub refused the session' in line:  # a renewal
+                m = re.search(r' session_id=(\d+) subsession=(\w+)', line)
+                if m:
+                    out[m.group(1)] = 'subsession' if m.group(2) == 'true' else 'login'
+                else:
+                    sys.exit('koji-live: cannot read a renewal line of rida.log: ' + line)
+    return out
+
+
+def is_rida(r, sessions):
+    if r.get('sid') in sessions:
+        return True
+    # rida's logins are anonymous: known by the session they opened.
+    if r.get('method') == 'login' and r.get('sid') is None:
+        m = re.search(r'"session-id": (\d+)', r.get('result', ''))
+        return bool(m and m.group(1) in sessions)
+    return False
+
+
+def faults_of(r):
+    out = []
+    if 'FAULT' in r:
+        out.append((r['method'], r['FAULT']))
+    for c in r.get('calls') or []:
+        if c.get('FAULT'):
+            out.append((c['m'], c['FAULT']))
+    return out
+
+
+def cmd_calls(_):
+    out = subprocess.run([os.path.join(KIT, 'show-calls.py'), LOG], capture_output=True, text=True, check=True).stdout
+    sys.stdout.write(redact(out))
+
+
+def cmd_summary(_):
+    sessions = rida_sessions()
+    per = {}
+    all_faults, rida_faults = [], []
+    for r in log_records():
+        all_faults += faults_of(r)
+        if not is_rida(r, sessions):
+            continue
+        sid = r.get('sid') or 'anonymous (login)'
+        s = per.setdefault(sid, {'requests': 0, 'multicalls': 0, 'in_multicalls': 0, 'faults': 0, 'methods': {}})
+        s['requests'] += 1
+        if r.get('calls') is not None:
+            s['multicalls'] += 1
+            s['in_multicalls'] += len(r['calls'])
+        s['methods'][r['method']] = s['methods'].get(r['method'], 0) + 1
+        f = faults_of(r)
+        s['faults'] += len(f)
+        rida_faults += f
+    total = sum(s['requests'] for s in per.values())
+    print('rida: %d requests, %d multiCalls, %d faults, in %d sessions' % (
+        total, sum(s['multicalls'] for s in per.values()), len(rida_faults), len(sessions)))
+    for sid, s in sorted(per.items(), key=lambda kv: (not kv[0].isdigit(), int(kv[0]) if kv[0].isdigit() else 0)):
+        kind = sessions.get(sid, '')
+        print('  session %s %s: %d requests (%d multiCalls with %d calls), %d faults; %s' % (
+            sid, kind, s['requests'], s['multicalls'], s['in_multicalls'], s['faults'],
+            ', '.join('%s %d' % kv for kv in sorted(s['methods'].items()))))
+    for m, f in rida_faults:
+        print('  rida fault:', m, f)
+    print('whole log (rida, the fake builder, the seeding): %d faults' % len(all_faults))
+
+
+def cmd_record(methods):
+    """Recording lines for koji/testdata/live: the hub log's fields but t and dur, keys redacted."""
+    sessions = rida_sessions()
+    for r in log_records():
+        if not is_rida(r, sessions):
+            continue
+        if not methods or r['method'] in methods or any(c['m'] in methods for c in r.get('calls') or []):
+            r.pop('t', None)
+            r.pop('dur', None)
+            print(redact(json.dumps(r, sort_keys=True)))
+
+
+def psql(sql):
+    # The kit's database, with the credentials its own scripts use (setup-db.sh, fake-kojid.py).
+    return subprocess.run(['psql', '-qtA', '-h', '127.0.0.1', '-U', 'koji', '-d', 'kojirida', '-c', sql],
+                          env={**os.environ, 'PGPASSWORD': 'kojidbpass'}, capture_output=True, text=True, check=True).stdout
+
+
+def cmd_expire(_):
+    masters = [sid for sid, kind in rida_sessions().items() if kind == 'login']
+    if not masters:
+        sys.exit('koji-live: no rida login in %s/rida.log' % W)
+    m = masters[-1]
+    # What the hub does itself once a session is older than SessionRenewalTimeout
+    # (kojihub/auth.py: expired = TRUE WHERE id = %(id)s OR master = %(id)s).
+    rows = psql("UPDATE sessions SET expired = TRUE WHERE (id = %d OR master = %d) AND NOT closed RETURNING id" % (int(m), int(m)))
+    print('expired rida sessions', rows.split(), '(login %s and its subsessions)' % m)
+
+
+def cmd_stalled_kojid(args):
+    """The kit's fake-kojid.py with a Session that skips repo.checkQueue and hides newRepo tasks."""
+    sys.path.insert(0, KIT)
+    import kojisess
+
+    class StalledSession(kojisess.Session):
+        def call(self, method, *a, **kw):
+            if method == 'repo.checkQueue':
+                return None
+            out = super().call(method, *a, **kw)
+            if method == 'listTasks':
+                out = [t for t in out if t.get('method') != 'newRepo']
+            return out
+
+    kojisess.Session = StalledSession
+    path = os.path.join(KIT, 'fake-kojid.py')
+    sys.argv = [path] + args
+    os.chdir(KIT)
+    code = compile(open(path).read(), path, 'exec')
+    exec(code, {'__name__': '__main__', '__file__': path})
+
+
+def api(path):
+    with urllib.request.urlopen(API + path, timeout=10) as r:
+        return json.load(r)
+
+
+def wait_for(what, pred, timeout, every=1.0):
+    end = time.time() + timeout
+    while True:
+        try:
+            v = pred()
+        except Exception:
+            v = None
+        if v:
+            return v
+        if time.time() > end:
+            sys.exit('koji-live: gave up waiting for %s after %ds' % (what, timeout))
+        time.sleep(every)
+
+
+def build(n):
+    return api('/module-build-service/2/module-builds/%d?verbose=true' % n)
+
+
+def wait_state(n, states, timeout, every=1.0):
+    return wait_for('build %d %s' % (n, '/'.join(states)), lambda: (lambda b: b if b['state_name'] in states else None)(build(n)),
+                    timeout, every)
+
+
+def start_kojid(*args):
+    kill_pidfile('fakekojid')
+    with open(os.path.join(W, 'fakekojid.log'), 'a') as logf:
+        p = subprocess.Popen(['/usr/bin/python3', os.path.join(KIT, 'fake-kojid.py'), *args], cwd=KIT, stdout=logf,
+                             stderr=subprocess.STDOUT, start_new_session=True)
+    open(os.path.join(W, 'fakekojid.pid'), 'w').write(str(p.pid))
+
+
+def kill_pidfile(name, sig=signal.SIGTERM):
+    pf = os.path.join(W, name + '.pid')
+    if os.path.exists(pf):
+        try:
+            os.kill(int(open(pf).read().strip()), sig)
+        except ProcessLookupError:
+            pass
+        os.remove(pf)
+
+
+def git(repo, *args):
+    subprocess.run(['git', '-C', repo, '-c', 'user.name=t', '-c', 'user.email=t@example.invalid', *args], check=True,
+                   capture_output=True)
+
+
+def rida_cli(*args):
+    env = {**os.environ, 'RIDA_SERVER': API, 'RIDA_TOKEN': 'apitoken'}
+    return subprocess.run([os.path.join(W, 'bin', 'rida'), *args], env=env, capture_output=True, text=True, check=True).stdout
+
+
+def build_tasks():
+    sys.path.insert(0, KIT)
+    from kojisess import Session
+    s = Session('http://127.0.0.1:18443/kojihub')
+    return [(t['id'], t['state']) for t in s.listTasks({'method': 'build'}, {'order': 'id'})]
+
+
+def log_since(mark):
+    with open(os.path.join(W, 'rida.log')) as f:
+        f.seek(mark)
+        return f.read()
+
+
+def cmd_sessions(_):
+    """Build 2 of samplemod (pb changed) with pb held: rida's sessions expire on the hub while it
+    polls pb's task; then rida is SIGKILLed and restarted; then pb is let go."""
+    b1 = wait_state(1, ['ready', 'failed'], 180)
+    print('build 1:', b1['state_name'], '-', b1['state_reason'])
+    repos = os.path.join(W, 'repos')
+    spec = os.path.join(repos, 'rpms', 'pb', 'pb.spec')
+    s = open(spec).read().replace('Release: 1%', 'Release: 2%')
+    open(spec, 'w').write(s)
+    git(os.path.join(repos, 'rpms', 'pb'), 'commit', '-qam', 'pb: release 2')
+    mod = os.path.join(repos, 'modules', 'samplemod')
+    with open(os.path.join(mod, 'samplemod.yaml'), 'a') as f:
+        f.write('# rebuild pb\n')
+    git(mod, 'commit', '-qam', 'rebuild')
+    start_kojid('--hold', 'pb')
+    head = subprocess.run(['git', '-C', mod, 'rev-parse', 'HEAD'], capture_output=True, text=True, check=True).stdout.strip()
+    print(rida_cli('submit', '--branch', 'main', 'file://%s?#%s' % (mod, head)).strip())
+    pb_task = wait_for('a task of pb in build 2', lambda: build(2)['tasks']['rpms']['pb']['task_id'], 120)
+    print('build 2: pb is task', pb_task, '(held FREE by the fake builder)')
+    tasks_before = build_tasks()
+
+    mark = os.path.getsize(os.path.join(W, 'rida.log'))
+    cmd_expire([])
+    wait_for('rida to renew its sessions', lambda: 'the hub refused the session' in log_since(mark), 60)
+    time.sleep(6)  # a few polls on the new session
+    renewals = [l for l in log_since(mark).splitlines() if 'the hub refused the session' in l or 'msg="koji: logged in"' in l]
+    print('after the expiry, rida.log:')
+    for l in renewals:
+        print('   ', re.sub(r'^time=\S+ ', '', l))
+    if build(2)['state_name'] != 'build':
+        sys.exit('koji-live: build 2 is %s after the expiry' % build(2)['state_name'])
+
+    mark = os.path.getsize(os.path.join(W, 'rida.log'))
+    kill_pidfile('rida', signal.SIGKILL)
+    print('rida SIGKILLed with pb\'s task', pb_task, 'open; restarting')
+    subprocess.run(['./rida-start.sh'], cwd=W, env={**os.environ, 'RIDA': os.path.join(W, 'bin', 'rida')}, check=True,
+                   capture_output=True)
+    wait_for('the re-attach', lambda: 're-attached to task' in log_since(mark), 120)
+    for l in log_since(mark).splitlines():
+        if any(k in l for k in ('msg="koji: logged in"', 'build session opened', 're-attached to task')):
+            print('   ', re.sub(r'^time=\S+ ', '', l))
+    start_kojid()
+    b2 = wait_state(2, ['ready', 'failed'], 180)
+    print('build 2:', b2['state_name'], '-', b2['state_reason'])
+    tasks_after = build_tasks()
+    print('hub build tasks before the expiry:', [t for t, _ in tasks_before], 'at the end:', [t for t, _ in tasks_after])
+    for c in ('pa', 'pb', 'pc'):
+        t = b2['tasks']['rpms'][c]
+        print('  %s: task %s, %s' % (c, t['task_id'], t['nvr']))
+
+
+def cmd_stalled_repo(_):
+    """Build 1 with a builder that works build and tagBuild tasks but no repo: the first repo wait
+    (after module-build-macros) must end within repo_timeout with an infrastructure error."""
+    kill_pidfile('fakekojid')  # the kit's own builder, started by run-all.sh
+    with open(os.path.join(W, 'fakekojid.log'), 'a') as logf:
+        p = subprocess.Popen([sys.executable, os.path.abspath(__file__), 'stalled-kojid'], stdout=logf,
+                             stderr=subprocess.STDOUT, start_new_session=True)
+    open(os.path.join(W, 'fakekojid.pid'), 'w').write(str(p.pid))
+    print('fake builder: repo.checkQueue never runs, newRepo tasks stay FREE')
+    b = wait_state(1, ['ready', 'failed', 'done'], 600, every=2)
+    print('build 1:', b['state_name'])
+    print('reason:', b['state_reason'])
+    rq = api('/api/v1/requests/%d' % b['request_id'])['request']
+    print('request %d: state %s, result %s' % (rq.get('id', b['request_id']), rq.get('state'), rq.get('result')))
+    sessions = rida_sessions()
+    first_req = fallback = None
+    for r in log_records():
+        if not is_rida(r, sessions):
+            continue
+        if r['method'] == 'repo.request' and first_req is None:
+            first_req = r
+        if r['method'] == 'newRepo':
+            fallback = r
+    ended = None
+    for t in b['state_trace']:
+        if t['state_name'] == 'failed':
+            ended = t['time']
+    if first_req:
+        t0 = first_req['t']
+        print('repo.request at %s: %s => %s' % (time.strftime('%H:%M:%S', time.gmtime(t0)), first_req['params'], first_req['result'][:160]))
+        if fallback:
+            print('newRepo fallback after %.1fs: %s => task %s' % (fallback['t'] - t0, fallback['params'], fallback.get('result')))
+        if ended:
+            import datetime
+            te = datetime.datetime.fromisoformat(ended.replace('Z', '+00:00')).timestamp()
+            print('build failed %.1fs after the repo request' % (te - t0))
+    sys.path.insert(0, KIT)
+    from kojisess import Session
+    s = Session('http://127.0.0.1:18443/kojihub')
+    st = ['FREE', 'OPEN', 'CLOSED', 'CANCELED', 'ASSIGNED', 'FAILED']
+    for t in s.listTasks({'method': 'newRepo', 'decode': True}, {'order': 'id'}):
+        print('hub newRepo task %d: %s %s' % (t['id'], st[t['state']], json.dumps(t['request'])[:120]))
+
+
+CMDS = {'calls': cmd_calls, 'summary': cmd_summary, 'record': cmd_record, 'expire': cmd_expire,
+        'stalled-kojid': cmd_stalled_kojid, 'sessions': cmd_sessions, 'stalled-repo': cmd_stalled_repo}
+
+if __name__ == '__main__':
+    if len(sys.argv) < 2 or sys.argv[1] not in CMDS:
+        sys.exit(__doc__)
+    CMDS[sys.argv[1]](sys.argv[2:])

@@ -16,6 +16,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/rida-build/rida/state"
@@ -149,6 +150,14 @@ type Options struct {
 	// PublicURL is rida's external base URL (config public_url), used for
 	// MBS's absolute paging links. Default: taken from the request's Host.
 	PublicURL string
+	// KojiWebURL is the Koji web UI's base URL (backend.koji.web_url, e.g.
+	// "https://koji.example.org/koji"). When set, every component build
+	// with a task id links to <KojiWebURL>/taskinfo?taskID=N (task_url in
+	// the component and module build JSON, "task N" on the build page), and
+	// a module build that got to Koji links its module tag,
+	// <KojiWebURL>/taginfo?tagID=<tag name> (koji_tag_url, and on the
+	// build page). Empty: no links.
+	KojiWebURL string
 	// DataDir is rida's data directory; component logs are served only
 	// from below it. Without it, log links answer 404.
 	DataDir string
@@ -200,6 +209,7 @@ func New(opts Options) (*Server, error) {
 		return nil, errors.New("api: Options.UploadDir is required with SRPMsUploaded")
 	}
 	opts.Version = cmp.Or(opts.Version, "dev")
+	opts.KojiWebURL = strings.TrimRight(opts.KojiWebURL, "/")
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}

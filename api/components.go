@@ -19,7 +19,7 @@ type component struct {
 	c     state.ComponentBuild
 }
 
-func componentJSON(cb component, verbose bool, version string) map[string]any {
+func (s *Server) componentJSON(cb component, verbose bool, version string) map[string]any {
 	c := cb.c
 	st, name := kojiState(c.State)
 	out := map[string]any{
@@ -30,6 +30,9 @@ func componentJSON(cb component, verbose bool, version string) map[string]any {
 		"rida_state": c.State, "ref": nilIfEmpty(c.Ref), "commit": nilIfEmpty(c.Commit),
 		"repository": nilIfEmpty(c.Repository), "reused_from": nilIfZero(c.ReusedFrom),
 		"time_started": zulu(c.Started), "time_finished": zulu(c.Finished),
+	}
+	if s.opts.KojiWebURL != "" {
+		out["task_url"] = nilIfEmpty(s.kojiTaskURL(c.TaskID))
 	}
 	if verbose {
 		out["batch"] = c.Batch
@@ -188,7 +191,7 @@ func (s *Server) listComponents(w http.ResponseWriter, r *http.Request) {
 	start, end := pageBounds(page, perPage, len(comps))
 	items := []map[string]any{}
 	for _, c := range comps[start:end] {
-		items = append(items, componentJSON(c, truthy(q.Get("verbose")), apiVersion(r)))
+		items = append(items, s.componentJSON(c, truthy(q.Get("verbose")), apiVersion(r)))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"items": items, "meta": s.pageMeta(r, page, perPage, len(comps))})
 }
@@ -217,5 +220,5 @@ func (s *Server) getComponent(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, notFound)
 		return
 	}
-	writeJSON(w, http.StatusOK, componentJSON(component{id: id, build: mb, c: mb.Components[i]}, truthy(r.URL.Query().Get("verbose")), apiVersion(r)))
+	writeJSON(w, http.StatusOK, s.componentJSON(component{id: id, build: mb, c: mb.Components[i]}, truthy(r.URL.Query().Get("verbose")), apiVersion(r)))
 }

@@ -162,6 +162,53 @@ func buildJSON(mb *state.ModuleBuild, d Detail, version string) map[string]any {
 	return out
 }
 
+// kojiTaskURL is the Koji web page of task id (Options.KojiWebURL), ""
+// without a task id or without KojiWebURL.
+func (s *Server) kojiTaskURL(id int64) string {
+	if id <= 0 || s.opts.KojiWebURL == "" {
+		return ""
+	}
+	return s.opts.KojiWebURL + "/taskinfo?taskID=" + strconv.FormatInt(id, 10)
+}
+
+// kojiTagLink returns the module tag rida's Koji backend made for mb
+// (module-N-S-V-C) and its Koji web page (Options.KojiWebURL; Koji's
+// taginfo takes a tag's name or id as tagID), or "" twice before the build
+// got to Koji (state build: Prepare makes the tags) or without
+// KojiWebURL.
+func (s *Server) kojiTagLink(mb *state.ModuleBuild) (tag, link string) {
+	if s.opts.KojiWebURL == "" || mb.Version == 0 || mb.Context == "" {
+		return "", ""
+	}
+	reached := mb.State == state.ModuleStateBuild || mb.State == state.ModuleStateDone || mb.State == state.ModuleStateReady
+	for _, t := range mb.Transitions {
+		reached = reached || t.State == state.ModuleStateBuild
+	}
+	if !reached {
+		return "", ""
+	}
+	tag = modulemd.KojiTag(mb.Name, mb.Stream, mb.Version, mb.Context)
+	return tag, s.opts.KojiWebURL + "/taginfo?tagID=" + url.QueryEscape(tag)
+}
+
+// build is buildJSON with the Koji web links when Options.KojiWebURL is
+// set: tasks.rpms.<c>.task_url and koji_tag_url.
+func (s *Server) build(mb *state.ModuleBuild, d Detail, version string) map[string]any {
+	out := buildJSON(mb, d, version)
+	if s.opts.KojiWebURL == "" || d == DetailShort {
+		return out
+	}
+	rpms, _ := out["tasks"].(map[string]any)["rpms"].(map[string]any)
+	for _, c := range mb.Components {
+		if t, ok := rpms[c.Package].(map[string]any); ok {
+			t["task_url"] = nilIfEmpty(s.kojiTaskURL(c.TaskID))
+		}
+	}
+	_, link := s.kojiTagLink(mb)
+	out["koji_tag_url"] = nilIfEmpty(link)
+	return out
+}
+
 func nilIfEmpty(s string) any {
 	if s == "" {
 		return nil
@@ -208,7 +255,7 @@ func (s *Server) getBuild(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, buildJSON(mb, detailOf(r.URL.Query()), apiVersion(r)))
+	writeJSON(w, http.StatusOK, s.build(mb, detailOf(r.URL.Query()), apiVersion(r)))
 }
 
 // buildColumns are the module build columns the list endpoint matches
@@ -451,7 +498,7 @@ func (s *Server) listBuilds(w http.ResponseWriter, r *http.Request) {
 			detail := detailOf(q)
 			items := []map[string]any{}
 			for i := range builds {
-				items = append(items, buildJSON(&builds[i], detail, apiVersion(r)))
+				items = append(items, s.build(&builds[i], detail, apiVersion(r)))
 			}
 			writeJSON(w, http.StatusOK, map[string]any{"items": items, "meta": s.pageMeta(r, page, perPage, total)})
 			return
@@ -467,7 +514,7 @@ func (s *Server) listBuilds(w http.ResponseWriter, r *http.Request) {
 	detail := detailOf(q)
 	items := []map[string]any{}
 	for i := start; i < end; i++ {
-		items = append(items, buildJSON(&builds[i], detail, apiVersion(r)))
+		items = append(items, s.build(&builds[i], detail, apiVersion(r)))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"items": items, "meta": s.pageMeta(r, page, perPage, len(builds))})
 }
@@ -527,7 +574,7 @@ func (s *Server) patchBuild(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, buildJSON(mb, DetailVerbose, apiVersion(r)))
+	writeJSON(w, http.StatusOK, s.build(mb, DetailVerbose, apiVersion(r)))
 }
 
 func (s *Server) about(w http.ResponseWriter, r *http.Request) {

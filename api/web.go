@@ -196,6 +196,7 @@ type componentView struct {
 	ID      uint64
 	Shown   string // the state as shown ("skipped" once the build ended)
 	LogURL  string
+	TaskURL string // the Koji web page of its task (Options.KojiWebURL)
 	Elapsed string
 }
 
@@ -240,6 +241,7 @@ func (s *Server) pageBuild(w http.ResponseWriter, r *http.Request) {
 		if !c.Started.IsZero() && !c.Finished.IsZero() {
 			cv.Elapsed = roundDuration(c.Finished.Sub(c.Started))
 		}
+		cv.TaskURL = s.kojiTaskURL(c.TaskID)
 		batches[len(batches)-1].Components = append(batches[len(batches)-1].Components, cv)
 	}
 	graph, err := s.buildGraph(r.Context(), mb)
@@ -258,8 +260,10 @@ func (s *Server) pageBuild(w http.ResponseWriter, r *http.Request) {
 			reasons = append(reasons, s.redact(rs))
 		}
 	}
+	kojiTag, kojiTagURL := s.kojiTagLink(mb)
 	s.page(w, r, "build", map[string]any{
 		"Title": fmt.Sprintf("Build %d: %s", mb.ID, nsvcOf(mb)), "Build": mb, "Batches": batches, "Graph": graph,
+		"KojiTag": kojiTag, "KojiTagURL": kojiTagURL,
 		"Gantt": makeGantt(mb, s.opts.Now()), "Final": mb.State.Terminal(), "Refresh": refreshSeconds(mb),
 		"Shown": buildStateName(mb), "Pushes": pushes, "Reasons": reasons, "Downloads": s.hasRepo(mb),
 		"FinalModulemd": (mb.State == state.ModuleStateDone || mb.State == state.ModuleStateReady) && mb.Modulemd != "",

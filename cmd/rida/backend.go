@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -41,6 +42,11 @@ type kojiConfig struct {
 	TagPermission string `yaml:"tag_permission"`
 	// RepoTimeout bounds each wait for a build tag's repo (koji.BackendOptions.RepoTimeout).
 	RepoTimeout time.Duration `yaml:"repo_timeout"`
+	// WebURL is the Koji web UI's base URL (e.g.
+	// https://koji.example.org/koji): the API and the build pages link
+	// each component's task and the module's tag there
+	// (api.Options.KojiWebURL).
+	WebURL string `yaml:"web_url"`
 }
 
 func (k *kojiConfig) validate() error {
@@ -58,7 +64,22 @@ func (k *kojiConfig) validate() error {
 	case k.RepoTimeout < 0:
 		return fmt.Errorf("backend.koji.repo_timeout: %s, want 0 (the default, %s) or more", k.RepoTimeout, koji.DefaultRepoTimeout)
 	}
+	if k.WebURL != "" {
+		u, err := url.Parse(k.WebURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return fmt.Errorf("backend.koji.web_url: %q, want the http(s) base URL of Koji's web UI, e.g. https://koji.example.org/koji", k.WebURL)
+		}
+	}
 	return nil
+}
+
+// kojiWebURL is the Koji web UI the API links to: backend.koji.web_url,
+// with the Koji backend only.
+func (c *config) kojiWebURL() string {
+	if c.Backend.Kind != "koji" {
+		return ""
+	}
+	return c.Backend.Koji.WebURL
 }
 
 // newBackend builds the configured backend and the name that goes into

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -45,8 +46,12 @@ func kojiBackendYAML(hub *kojitest.Hub) string {
     arches: [x86_64]
     poll_min: 10ms
     poll_max: 50ms
-    tag_permission: tag`, hub.URL, kojiBaseTag)
+    web_url: %s/
+    tag_permission: tag`, hub.URL, kojiBaseTag, kojiWebURL)
 }
+
+// kojiWebURL is the Koji web UI the tests' configuration names.
+const kojiWebURL = "https://koji.example.org/koji"
 
 func kojiSetup(t *testing.T, buildDuration time.Duration) (*kojitest.Hub, *examples.Layout, string, string) {
 	t.Helper()
@@ -157,6 +162,54 @@ func TestServe_Koji_PushToReady(t *testing.T) {
 		}
 	}
 	checkTaskIDs(t, hub, b, 1+len(layout.Components))
+	// backend.koji.web_url: the JSON and the build page link each task
+	// and the module tag on Koji's web UI.
+	for c, v := range b["tasks"].(map[string]any)["rpms"].(map[string]any) {
+		task := v.(map[string]any)
+		if want := fmt.Sprintf("%s/taskinfo?taskID=%v", kojiWebURL, task["task_id"]); task["task_url"] != want {
+			t.Errorf("tasks.rpms.%s.task_url %v, want %s", c, task["task_url"], want)
+		}
+	}
+	tagURL := kojiWebURL + "/taginfo?tagID=" + tag
+	if b["koji_tag_url"] != tagURL {
+		t.Errorf("koji_tag_url %v, want %s", b["koji_tag_url"], tagURL)
+	}
+	resp, err := http.Get(fmt.Sprintf("%s/builds/%v", p.base, b["id"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), `href="`+tagURL+`"`) || strings.Count(string(page), `class="koji-task" href="`+kojiWebURL+`/taskinfo?taskID=`) != 1+len(layout.Components) {
+		t.Errorf("the build page does not link the tag and every task on %s", kojiWebURL)
+	}
+}
+
+func TestKojiConfig_WebURL(t *testing.T) {
+	valid := kojiConfig{HubURL: "https://koji.example.org/kojihub", BaseModuleTag: "b", Auth: "password", User: "u"}
+	for _, u := range []string{"", "https://koji.example.org/koji", "http://127.0.0.1:8080/koji/"} {
+		k := valid
+		k.WebURL = u
+		if err := k.validate(); err != nil {
+			t.Errorf("web_url %q: %v", u, err)
+		}
+	}
+	for _, u := range []string{"koji.example.org/koji", "ftp://koji.example.org/koji", "https://koji.example.org/koji?x=1", "https:///koji"} {
+		k := valid
+		k.WebURL = u
+		if err := k.validate(); err == nil || !strings.Contains(err.Error(), "backend.koji.web_url") {
+			t.Errorf("web_url %q: %v, want an error naming backend.koji.web_url", u, err)
+		}
+	}
+	c := &config{}
+	c.Backend.Kind, c.Backend.Koji.WebURL = "local", "https://koji.example.org/koji"
+	if got := c.kojiWebURL(); got != "" {
+		t.Errorf("with the local backend the API gets web_url %q", got)
+	}
+	c.Backend.Kind = "koji"
+	if got := c.kojiWebURL(); got != "https://koji.example.org/koji" {
+		t.Errorf("kojiWebURL %q", got)
+	}
 }
 
 // checkTaskIDs checks that every component of build b (the verbose build

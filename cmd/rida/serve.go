@@ -242,6 +242,7 @@ func newServer(cfg *config, forges []webhook.ForgeConfig, logger *slog.Logger) (
 		Store: store, Canceler: s.runner, Readier: s.runner, Logger: logger, Metrics: metrics, DataDir: cfg.DataDir,
 		Tokens: tokens, SCMURLPrefixes: cfg.API.AllowedSCM,
 		PublicURL: cfg.PublicURL, OnEnqueue: s.runner.Notify, Branches: runner.SCMBranches{Mirrors: mirrors}, Version: version,
+		KojiWebURL: cfg.kojiWebURL(),
 		// A scratch build's SRPMs: files stored under data_dir/uploads for
 		// the local backend (a submission's body capped like a webhook's),
 		// Koji upload paths for Koji.

@@ -10,12 +10,16 @@ run against the kit's hub. See docs/koji.md.
                         hub's SessionRenewalTimeout does
   stalled-kojid         the kit's fake builder, but it never runs repo.checkQueue (kojira's job)
                         and leaves newRepo tasks FREE
+  kojiweb               Koji's web UI from Koji's source ($KOJI_SRC/www), on 127.0.0.1:18444/koji,
+                        for the kit's hub (needs python3-jinja2)
+  weblinks [N]          fetch every Koji web link (task_url, koji_tag_url) of rida's build N (default 1)
+                        and check that Koji's web UI shows that task and that tag
   sessions              scenario: sessions expire mid-build, then SIGKILL + restart (needs `run`)
   stalled-repo          scenario: a repo that never comes, with repo_timeout 1m (runs `run`)
 
-Environment: W (default /tmp/kojilive), KOJI_LIVE_KIT (the kit), RIDA (rida binary or shim).
+Environment: W (default /tmp/kojilive), KOJI_LIVE_KIT (the kit), KOJI_SRC (Koji's source).
 """
-import json, os, re, signal, subprocess, sys, time, urllib.request
+import json, os, re, signal, subprocess, sys, time, urllib.error, urllib.request
 
 W = os.environ.get('W', '/tmp/kojilive')
 KIT = os.environ['KOJI_LIVE_KIT']
@@ -160,6 +164,70 @@ def cmd_stalled_kojid(args):
     os.chdir(KIT)
     code = compile(open(path).read(), path, 'exec')
     exec(code, {'__name__': '__main__', '__file__': path})
+
+
+WEB_PORT = 18444
+
+
+def cmd_kojiweb(_):
+    """Koji's own web UI (www/kojiweb, wsgi_publisher) under wsgiref, as the kit serves the hub."""
+    from wsgiref.simple_server import make_server, WSGIRequestHandler
+    src = os.environ.get('KOJI_SRC', '/tmp/koji-src')
+    sys.path[:0] = [src, os.path.join(src, 'cli'), os.path.join(src, 'www', 'lib'), os.path.join(src, 'www', 'kojiweb')]
+    conf = os.path.join(W, 'web.conf')
+    with open(conf, 'w') as f:
+        f.write('[web]\nSiteName = koji\nKojiHubURL = http://127.0.0.1:18443/kojihub\n'
+                'KojiFilesURL = http://127.0.0.1:18443/kojifiles\nSecret = koji-live-web\n'
+                'LibPath = %s\nLiteralFooter = True\n' % os.path.join(src, 'www', 'lib'))
+    import wsgi_publisher
+
+    def app(environ, start_response):
+        environ['koji.web.ConfigFile'] = conf
+        environ['koji.web.ConfigDir'] = '/nonexistent'
+        environ['SCRIPT_FILENAME'] = os.path.join(src, 'www', 'kojiweb', 'index.py')
+        p = environ.get('PATH_INFO', '')
+        if p.startswith('/koji'):
+            environ['SCRIPT_NAME'], environ['PATH_INFO'] = '/koji', p[len('/koji'):] or '/'
+        return wsgi_publisher.application(environ, start_response)
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *a):
+            pass
+    print('koji web on http://127.0.0.1:%d/koji' % WEB_PORT, flush=True)
+    make_server('127.0.0.1', WEB_PORT, app, handler_class=Quiet).serve_forever()
+
+
+def fetch(url):
+    try:
+        with urllib.request.urlopen(url, timeout=30) as r:
+            return r.status, r.read().decode('utf-8', 'replace')
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode('utf-8', 'replace')
+
+
+def cmd_weblinks(args):
+    n = int(args[0]) if args else 1
+    b = build(n)
+    links = [('tag ' + b['koji_tag'], b.get('koji_tag_url'), b['koji_tag'] + ' | Tag Info')]
+    for c, t in sorted(b['tasks']['rpms'].items()):
+        links.append(('task %s (%s)' % (t['task_id'], c), t.get('task_url'), 'Task Info'))
+    bad = 0
+    for what, url, title in links:
+        if not url:
+            print('%s: no link (is backend.koji.web_url set?)' % what)
+            bad += 1
+            continue
+        status, page = fetch(url)
+        m = re.search(r'<title>([^<]*)</title>', page)
+        got = m.group(1) if m else ''
+        ok = status == 200 and title in got
+        bad += not ok
+        print('%s %s: %s -> HTTP %d "%s"' % ('ok ' if ok else 'BAD', what, url, status, got))
+    page = fetch('%s/builds/%d' % (API, n))[1]
+    on_page = sum(1 for _, url, _ in links if url and 'href="%s"' % url in page)
+    print('build page /builds/%d links %d of the %d' % (n, on_page, len(links)))
+    if bad or on_page != len(links):
+        sys.exit(1)
 
 
 def api(path):
@@ -327,6 +395,7 @@ def cmd_stalled_repo(_):
 
 
 CMDS = {'calls': cmd_calls, 'summary': cmd_summary, 'record': cmd_record, 'expire': cmd_expire,
+        'kojiweb': cmd_kojiweb, 'weblinks': cmd_weblinks,
         'stalled-kojid': cmd_stalled_kojid, 'sessions': cmd_sessions, 'stalled-repo': cmd_stalled_repo}
 
 if __name__ == '__main__':

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -89,6 +90,17 @@ func (be *Backend) buildBatch(ctx context.Context, b *runner.Build, st *buildSta
 			continue
 		}
 		if c.Key == runner.MacrosComponent {
+			jobs = append(jobs, j)
+			continue
+		}
+		if c.SRPM != "" {
+			// MBS: "A source starting with cli-build/ is used as already
+			// uploaded": the client uploaded the SRPM to the hub.
+			if reason := refuseUpload(c.SRPM); reason != "" {
+				report(runner.ComponentUpdate{Key: c.Key, State: runner.ComponentFailed, Reason: reason, Time: be.now()})
+				continue
+			}
+			j.src = c.SRPM
 			jobs = append(jobs, j)
 			continue
 		}
@@ -182,6 +194,16 @@ func (be *Backend) refuseSCM(repo string) string {
 	}
 	return fmt.Sprintf("repository %q is not under an allowed SCM prefix (allowed: %s); it was not submitted to Koji",
 		repo, strings.Join(be.opts.AllowedSCM, ", "))
+}
+
+// refuseUpload returns why p may not be built as an SRPM uploaded to the
+// hub, or "": it must be a clean relative path under cli-build/ naming a
+// .src.rpm (package api checks the same at submit).
+func refuseUpload(p string) string {
+	if !strings.HasPrefix(p, "cli-build/") || !strings.HasSuffix(p, ".src.rpm") || path.Clean(p) != p || strings.Contains(p, "\\") {
+		return fmt.Sprintf("SRPM %q is not a Koji upload path (cli-build/…/name-version-release.src.rpm); it was not submitted to Koji", p)
+	}
+	return ""
 }
 
 // scmURL returns the source Koji builds: "<repository>#<commit>", with

@@ -15,6 +15,7 @@ run against the kit's hub. See docs/koji.md.
   weblinks [N]          fetch every Koji web link (task_url, koji_tag_url) of rida's build N (default 1)
                         and check that Koji's web UI shows that task and that tag
   sessions              scenario: sessions expire mid-build, then SIGKILL + restart (needs `run`)
+  cancel                scenario: one more build, canceled while pb's task is open (needs `run`)
   stalled-repo          scenario: a repo that never comes, with repo_timeout 1m (runs `run`)
 
 Environment: W (default /tmp/kojilive), KOJI_LIVE_KIT (the kit), KOJI_SRC (Koji's source).
@@ -350,16 +351,58 @@ def cmd_sessions(_):
         print('  %s: task %s, %s' % (c, t['task_id'], t['nvr']))
 
 
+def cmd_cancel(_):
+    """One more build of samplemod (pb changed, pb held), canceled through rida's API while pb's task
+    is open: the task must end CANCELED, by rida's login session (not the build's)."""
+    repos = os.path.join(W, 'repos')
+    spec = os.path.join(repos, 'rpms', 'pb', 'pb.spec')
+    rel = int(re.search(r'^Release: (\d+)%', open(spec).read(), re.M).group(1))
+    open(spec, 'w').write(re.sub(r'^Release: \d+%', 'Release: %d%%' % (rel + 1), open(spec).read(), flags=re.M))
+    git(os.path.join(repos, 'rpms', 'pb'), 'commit', '-qam', 'pb: release %d' % (rel + 1))
+    mod = os.path.join(repos, 'modules', 'samplemod')
+    with open(os.path.join(mod, 'samplemod.yaml'), 'a') as f:
+        f.write('# rebuild pb, to cancel\n')
+    git(mod, 'commit', '-qam', 'rebuild to cancel')
+    start_kojid('--hold', 'pb')
+    head = subprocess.run(['git', '-C', mod, 'rev-parse', 'HEAD'], capture_output=True, text=True, check=True).stdout.strip()
+    out = rida_cli('submit', '--branch', 'main', 'file://%s?#%s' % (mod, head)).strip()
+    print(out)
+    n = int(re.search(r'module build (\d+)', out).group(1))
+    task = wait_for('a task of pb in build %d' % n, lambda: build(n)['tasks']['rpms']['pb']['task_id'], 120)
+    print('build %d: pb is task %d (held FREE); canceling' % (n, task))
+    print(rida_cli('cancel', str(n)).strip())
+    b = wait_state(n, ['failed'], 60)
+    print('build %d: %s - %s' % (n, b['state_name'], b['state_reason']))
+    sys.path.insert(0, KIT)
+    from kojisess import Session
+    st = ['FREE', 'OPEN', 'CLOSED', 'CANCELED', 'ASSIGNED', 'FAILED']
+    state = wait_for('task %d to end' % task, lambda: (lambda s: s if s != 'FREE' else None)(
+        st[Session('http://127.0.0.1:18443/kojihub').getTaskInfo(task)['state']]), 30)
+    print('hub task %d: %s' % (task, state))
+    sessions = rida_sessions()
+    for r in log_records():
+        for c in r.get('calls') or []:
+            if c['m'] == 'cancelTask' and is_rida(r, sessions):
+                print('cancelTask %s on session %s (%s)' % (c['p'], r['sid'], sessions.get(r['sid'])))
+        if r['method'] == 'cancelTask' and is_rida(r, sessions):
+            print('cancelTask %s on session %s (%s)' % (r['params'], r['sid'], sessions.get(r['sid'])))
+    start_kojid()
+
+
 def cmd_stalled_repo(_):
     """Build 1 with a builder that works build and tagBuild tasks but no repo: the first repo wait
     (after module-build-macros) must end within repo_timeout with an infrastructure error."""
-    kill_pidfile('fakekojid')  # the kit's own builder, started by run-all.sh
+    # Replace the kit's own builder (started by run-all.sh) as soon as it has registered the
+    # builder host (its password is set by then), long before the first repo request.
+    wait_for('the fake builder host', lambda: psql("SELECT 1 FROM users WHERE name = 'fakebuilder' AND password IS NOT NULL").strip(),
+             60, every=0.2)
+    kill_pidfile('fakekojid')
     with open(os.path.join(W, 'fakekojid.log'), 'a') as logf:
         p = subprocess.Popen([sys.executable, os.path.abspath(__file__), 'stalled-kojid'], stdout=logf,
                              stderr=subprocess.STDOUT, start_new_session=True)
     open(os.path.join(W, 'fakekojid.pid'), 'w').write(str(p.pid))
     print('fake builder: repo.checkQueue never runs, newRepo tasks stay FREE')
-    b = wait_state(1, ['ready', 'failed', 'done'], 600, every=2)
+    b = wait_state(1, ['ready', 'failed', 'done'], 300, every=2)
     print('build 1:', b['state_name'])
     print('reason:', b['state_reason'])
     rq = api('/api/v1/requests/%d' % b['request_id'])['request']
@@ -373,19 +416,19 @@ def cmd_stalled_repo(_):
             first_req = r
         if r['method'] == 'newRepo':
             fallback = r
-    ended = None
-    for t in b['state_trace']:
-        if t['state_name'] == 'failed':
-            ended = t['time']
+    ended = None  # when rida gave up, from its log (the state trace has whole seconds)
+    with open(os.path.join(W, 'rida.log')) as f:
+        for line in f:
+            if "gave up waiting for the build tag's repo" in line:
+                import datetime
+                ended = datetime.datetime.fromisoformat(line.split()[0][len('time='):].replace('Z', '+00:00')).timestamp()
     if first_req:
         t0 = first_req['t']
         print('repo.request at %s: %s => %s' % (time.strftime('%H:%M:%S', time.gmtime(t0)), first_req['params'], first_req['result'][:160]))
         if fallback:
             print('newRepo fallback after %.1fs: %s => task %s' % (fallback['t'] - t0, fallback['params'], fallback.get('result')))
         if ended:
-            import datetime
-            te = datetime.datetime.fromisoformat(ended.replace('Z', '+00:00')).timestamp()
-            print('build failed %.1fs after the repo request' % (te - t0))
+            print('rida gave up %.2fs after the repo request reached the hub' % (ended - t0))
     sys.path.insert(0, KIT)
     from kojisess import Session
     s = Session('http://127.0.0.1:18443/kojihub')
@@ -395,7 +438,7 @@ def cmd_stalled_repo(_):
 
 
 CMDS = {'calls': cmd_calls, 'summary': cmd_summary, 'record': cmd_record, 'expire': cmd_expire,
-        'kojiweb': cmd_kojiweb, 'weblinks': cmd_weblinks,
+        'kojiweb': cmd_kojiweb, 'weblinks': cmd_weblinks, 'cancel': cmd_cancel,
         'stalled-kojid': cmd_stalled_kojid, 'sessions': cmd_sessions, 'stalled-repo': cmd_stalled_repo}
 
 if __name__ == '__main__':

@@ -3,7 +3,7 @@
 did, expiring rida's hub sessions, a fake builder that leaves repos unworked, and the scenarios
 run against the kit's hub. See docs/koji.md.
 
-  calls                 the kit's show-calls.py listing, session keys redacted
+  calls [--rida]        the kit's show-calls.py listing (--rida: rida's requests only), session keys redacted
   summary               rida's sessions in this run: requests, multiCalls, faults
   record [METHOD...]    rida's calls (of these methods), as recording lines (koji/testdata/live)
   expire                expire rida's hub sessions now (its login and its subsessions), as the
@@ -80,8 +80,20 @@ def faults_of(r):
     return out
 
 
-def cmd_calls(_):
-    out = subprocess.run([os.path.join(KIT, 'show-calls.py'), LOG], capture_output=True, text=True, check=True).stdout
+def cmd_calls(args):
+    log = LOG
+    if '--rida' in args:  # rida's requests only
+        import tempfile
+        sessions = rida_sessions()
+        tmp = tempfile.NamedTemporaryFile('w', suffix='.jsonl', delete=False)
+        with tmp:
+            for r in log_records():
+                if is_rida(r, sessions):
+                    tmp.write(json.dumps(r) + '\n')
+        log = tmp.name
+    out = subprocess.run([os.path.join(KIT, 'show-calls.py'), log], capture_output=True, text=True, check=True).stdout
+    if log != LOG:
+        os.remove(log)
     sys.stdout.write(redact(out))
 
 

@@ -3,7 +3,10 @@
 // 1.35.3, binds arguments against the real hub's method signatures
 // (ParameterError 1019 with Python's wording), answers "Invalid method" for
 // unknown methods, enforces sessions and callnum sequencing (SequenceError
-// 1008, RetryError 1009), refuses writes from anonymous callers, and keeps
+// 1008, RetryError 1009), has subsessions (subsession, logoutChild; logout
+// and expiry of a session take its subsessions along; ExpireSession makes
+// the hub answer AuthExpired 1007), refuses writes from anonymous callers,
+// and keeps
 // tags, inheritance, groups, package lists, targets, builds, tasks, uploads
 // and repos in memory.
 //
@@ -13,7 +16,9 @@
 // FailTask. Completing a build task creates a COMPLETE build whose NVR comes
 // from the SRPM name or the SCM URL (see Options.NVR).
 //
-// Every request is recorded (Calls, FlatCalls) for assertions.
+// Every request is recorded (Calls, FlatCalls) for assertions; Hold stalls
+// the requests a test picks (a slow hub call) while the others are
+// answered.
 package kojitest
 
 import (

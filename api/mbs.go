@@ -187,7 +187,7 @@ func (s *Server) kojiTagLink(mb *state.ModuleBuild) (tag, link string) {
 	if !reached {
 		return "", ""
 	}
-	tag = modulemd.KojiTag(mb.Name, mb.Stream, mb.Version, mb.Context)
+	tag = moduleKojiTag(mb)
 	return tag, s.opts.KojiWebURL + "/taginfo?tagID=" + url.QueryEscape(tag)
 }
 
@@ -236,9 +236,14 @@ func kojiTag(mb *state.ModuleBuild) any {
 	if mb.Version == 0 || mb.Context == "" {
 		return nil
 	}
+	return moduleKojiTag(mb)
+}
+
+// moduleKojiTag is the Koji tag of mb (MBS: scrmod-N-S-V-C+<id> for a
+// scratch build), the one the Koji backend creates.
+func moduleKojiTag(mb *state.ModuleBuild) string {
 	if mb.Scratch {
-		// MBS names a scratch build's tag scrmod-N-S-V-C+<id>.
-		return "scrmod-" + strings.TrimPrefix(modulemd.KojiTag(mb.Name, mb.Stream, mb.Version, mb.Context), "module-") + "+" + strconv.FormatUint(mb.ID, 10)
+		return modulemd.ScratchKojiTag(mb.Name, mb.Stream, mb.Version, mb.Context, mb.ID, modulemd.MaxKojiTagLength)
 	}
 	return modulemd.KojiTag(mb.Name, mb.Stream, mb.Version, mb.Context)
 }

@@ -201,7 +201,7 @@ type macrosSRPM struct {
 // max_length 56).
 func TargetName(name, stream string, version uint64, context string) string {
 	tag := modulemd.KojiTag(name, stream, version, context)
-	if len(tag)+len("-build") > 56 {
+	if len(tag)+len("-build") > maxTargetLength {
 		sum := sha1.Sum([]byte(name + "." + stream + "." + strconv.FormatUint(version, 10) + "." + context))
 		return "module-" + hex.EncodeToString(sum[:])[:16]
 	}
@@ -213,9 +213,14 @@ func (be *Backend) state(b *runner.Build) *buildState {
 	defer be.mu.Unlock()
 	st, ok := be.builds[b.ID]
 	if !ok {
-		tag := modulemd.KojiTag(b.Name, b.Stream, b.Version, b.Context)
-		st = &buildState{tag: tag, buildTag: tag + "-build",
-			target: TargetName(b.Name, b.Stream, b.Version, b.Context), aux: map[int]bool{}}
+		tag, target := modulemd.KojiTag(b.Name, b.Stream, b.Version, b.Context), TargetName(b.Name, b.Stream, b.Version, b.Context)
+		if b.Scratch {
+			// MBS: scrmod-N-S-V-C+<id>, so a scratch build's tags never
+			// take the name a regular build of the same NSVC would.
+			tag = modulemd.ScratchKojiTag(b.Name, b.Stream, b.Version, b.Context, uint64(b.ID), modulemd.MaxKojiTagLength)
+			target = modulemd.ScratchKojiTag(b.Name, b.Stream, b.Version, b.Context, uint64(b.ID), maxTargetLength)
+		}
+		st = &buildState{tag: tag, buildTag: tag + "-build", target: target, aux: map[int]bool{}}
 		if m, ok := be.opts.Client.(*Client); ok {
 			st.session = &buildSession{master: m, nsvc: b.NSVC(), log: be.log}
 		}
@@ -223,6 +228,9 @@ func (be *Backend) state(b *runner.Build) *buildState {
 	}
 	return st
 }
+
+// maxTargetLength is MBS's max_length for target names.
+const maxTargetLength = 56
 
 // hubHasRepoRequests reports whether the hub is 1.35 or later.
 func (be *Backend) hubHasRepoRequests(ctx context.Context) (bool, error) {

@@ -61,9 +61,28 @@ func DistTag(name, stream string, version uint64, context, marking string, id in
 // characters, "module-" followed by the first 16 hex digits of
 // sha1("name.stream.version.context"). The build tag is KojiTag + "-build".
 func KojiTag(name, stream string, version uint64, context string) string {
-	tag := "module-" + name + "-" + stream + "-" + strconv.FormatUint(version, 10) + "-" + context
-	if len(tag)+len("-build") > maxKojiTagLength {
-		return "module-" + nsvcHash(name, stream, version, context)[:16]
+	return kojiTag("module-", "", maxKojiTagLength, name, stream, version, context)
+}
+
+// ScratchKojiTag returns the Koji destination tag of scratch module build
+// id, as MBS's generate_koji_tag with scratch set:
+// "scrmod-<name>-<stream>-<version>-<context>+<id>", or "scrmod-", 16 hex
+// digits of the NSVC's SHA-1 and "+<id>" when that plus "-build" would
+// exceed maxLength (256 for tags, 56 for targets).
+func ScratchKojiTag(name, stream string, version uint64, context string, id uint64, maxLength int) string {
+	return kojiTag("scrmod-", "+"+strconv.FormatUint(id, 10), maxLength, name, stream, version, context)
+}
+
+// kojiTag is MBS's generate_koji_tag: prefix, the NSVC joined by "-" and
+// suffix, or the hashed form when too long.
+func kojiTag(prefix, suffix string, maxLength int, name, stream string, version uint64, context string) string {
+	tag := prefix + name + "-" + stream + "-" + strconv.FormatUint(version, 10) + "-" + context + suffix
+	if len(tag)+len("-build") > maxLength {
+		return prefix + nsvcHash(name, stream, version, context)[:16] + suffix
 	}
 	return tag
 }
+
+// MaxKojiTagLength is the longest Koji tag name MBS makes (its default
+// max_length); targets are limited to 56.
+const MaxKojiTagLength = maxKojiTagLength

@@ -46,3 +46,19 @@ func TestNames(t *testing.T) {
 		t.Errorf("250-char KojiTag = %q (%d)", got, len(got))
 	}
 }
+
+// TestScratchKojiTag: MBS's generate_koji_tag with scratch: scrmod-, the
+// NSVC, +<build id>; hashed (prefix and suffix kept) when too long.
+func TestScratchKojiTag(t *testing.T) {
+	if got := ScratchKojiTag("testmodule", "master", 20180205135154, "9c690d0e_1", 7, 256); got != "scrmod-testmodule-master-20180205135154-9c690d0e_1+7" {
+		t.Errorf("ScratchKojiTag = %q", got)
+	}
+	long := strings.Repeat("n", 40)
+	want := "scrmod-" + nsvcHash(long, "s", 1, "c_2")[:16] + "+12"
+	if got := ScratchKojiTag(long, "s", 1, "c_2", 12, 56); got != want {
+		t.Errorf("long ScratchKojiTag = %q, want %q", got, want)
+	}
+	if got := ScratchKojiTag(long, "s", 1, "c_2", 12, 256); strings.Contains(got, nsvcHash(long, "s", 1, "c_2")[:16]) {
+		t.Errorf("a 256-character limit should not hash %q", got)
+	}
+}

@@ -34,6 +34,9 @@ type Build struct {
 	// ".module+el9+1+0d3b5e6c"; Marking is its <marking> part.
 	DistTag string
 	Marking string
+	// Scratch marks an MBS scratch build: its context has a suffix _N and
+	// its Koji tags are scrmod- ones (modulemd.ScratchKojiTag).
+	Scratch bool
 	// Modulemd is the enriched stream (refs resolved, xmd.mbs filled).
 	Modulemd *modulemd.Stream
 	// Batches lists the batches in build order; Batches[0] is batch 1 and

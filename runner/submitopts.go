@@ -122,6 +122,7 @@ func (r *Runner) scratchContext(ctx context.Context, mb *state.ModuleBuild, b *B
 		mb.Context = fmt.Sprintf("%s_%d", base, n)
 	}
 	b.Context = mb.Context
+	b.Scratch = true
 	b.Modulemd.Context = b.Context
 	marking := b.Marking
 	if marking == "" {

@@ -117,6 +117,14 @@ func (s *Store) deleteRequest(tx *bolt.Tx, r *BuildRequest) error {
 		}
 	}
 	if b := tx.Bucket(bucketRequestOpts); b != nil {
+		var o RequestOptions
+		if _, err := getJSON(b, u64(r.ID), &o); err != nil {
+			return err
+		}
+		// Its uploaded files go with the next retention run.
+		if err := setUploads(tx, r.ID, o.SRPMs, nil); err != nil {
+			return err
+		}
 		if err := b.Delete(u64(r.ID)); err != nil {
 			return err
 		}

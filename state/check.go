@@ -28,6 +28,8 @@ import (
 //     exists, the streams' highest versions are at least their builds',
 //     the stored build count is right, and no stored build's tree is
 //     listed as a deleted build's (checkBuildIndexes);
+//   - the upload index names exactly the upload directories of the stored
+//     requests' SRPMs, each with its request (checkUploads);
 //   - every status outbox entry that is not done is in the due index under
 //     its next attempt, and the due index names nothing else.
 //
@@ -56,6 +58,7 @@ func (s *Store) Check() error {
 		checkIndex(tx, add)
 		checkEventsAndBuilds(tx, add)
 		checkBuildIndexes(tx, add)
+		checkUploads(tx, add)
 		if n, want := count(tx, keyDeliveryCount), uint64(tx.Bucket(bucketDeliveries).Stats().KeyN); n != want {
 			add("delivery count %d, the bucket holds %d", n, want)
 		}

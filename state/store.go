@@ -48,7 +48,7 @@ func allBuckets() [][]byte {
 		bucketModuleBuilds, bucketComponentBuilds, bucketStatusOutbox, bucketStatusOutboxDue,
 		bucketIndexDependents, bucketBuildsByStream,
 		bucketBuildsByRequest, bucketBuildsByState, bucketBuildsByIdentity, bucketStreamMaxVersion,
-		bucketTreesKept, bucketEventsBySubject, bucketBuildRefs, bucketDeletedTrees,
+		bucketTreesKept, bucketEventsBySubject, bucketBuildRefs, bucketDeletedTrees, bucketUploads,
 	}
 }
 
@@ -217,6 +217,9 @@ func Open(path string, opts Options) (*Store, error) {
 			return err
 		}
 		if err := fillEventsBySubject(tx); err != nil {
+			return err
+		}
+		if err := fillUploads(tx); err != nil {
 			return err
 		}
 		return fillCounters(tx)

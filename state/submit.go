@@ -128,6 +128,9 @@ func (s *Store) EnqueueWithBuild(ctx context.Context, req BuildRequest, opts Req
 		}
 		// Uploads never merge (submitConflict), so these are this
 		// submission's own.
+		if err := setUploads(tx, res.Request.ID, cur.SRPMs, opts.SRPMs); err != nil {
+			return err
+		}
 		cur.Modulemd, cur.SubmittedAt, cur.SRPMs = opts.Modulemd, opts.SubmittedAt, opts.SRPMs
 		if err := putJSON(b, u64(res.Request.ID), cur); err != nil {
 			return err
@@ -286,6 +289,10 @@ func (s *Store) queuedBuildsMerged(tx *bolt.Tx, r *BuildRequest) error {
 		}
 		if o.Scratch {
 			o.Scratch, unscratch = false, true
+			// The dropped files go with the next retention run.
+			if err := setUploads(tx, r.ID, o.SRPMs, nil); err != nil {
+				return err
+			}
 			o.Modulemd, o.SubmittedAt, o.SRPMs = "", time.Time{}, nil
 			if err := putJSON(b, u64(r.ID), o); err != nil {
 				return err

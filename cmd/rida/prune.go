@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/rida-build/rida/local"
@@ -17,7 +19,8 @@ import (
 // events, deliveries, statuses, module builds, requests), the trees of the
 // builds it deleted (state.DeletedTrees), the local backend's build trees
 // retention no longer keeps (state.TreeCandidates, removed here, then
-// recorded on the build) and the git mirrors nobody used for a while.
+// recorded on the build), uploaded SRPMs no request owns any more, and
+// the git mirrors nobody used for a while.
 type pruner struct {
 	store *state.Store
 	log   *slog.Logger
@@ -29,9 +32,17 @@ type pruner struct {
 	// keeps them.
 	mirrors   *scm.Mirrors
 	mirrorAge time.Duration
+	// uploadsDir is where scratch builds' uploaded SRPMs are stored
+	// (data_dir/uploads); "" leaves it alone.
+	uploadsDir string
 	// metrics, when set, counts what each run removed and its errors.
 	metrics *pruneMetrics
 }
+
+// uploadGrace is how old an upload directory no request owns must be
+// before it goes: a submission writes its files before the transaction
+// that makes its request commits.
+const uploadGrace = time.Hour
 
 // pruneResult counts what one runOnce removed.
 type pruneResult struct {
@@ -41,6 +52,8 @@ type pruneResult struct {
 	Trees     int
 	TreeBytes int64
 	Mirrors   int
+	// Uploads counts the upload directories removed.
+	Uploads int
 }
 
 // runOnce applies the retention once, as of now. It goes on after an
@@ -59,6 +72,11 @@ func (p *pruner) runOnce(ctx context.Context, now time.Time) (pruneResult, error
 	}
 	p.metrics.failed("trees", err)
 	errs = append(errs, err)
+	if p.uploadsDir != "" {
+		err := p.pruneUploads(ctx, now, &res)
+		p.metrics.failed("uploads", err)
+		errs = append(errs, err)
+	}
 	if p.mirrors != nil && p.mirrorAge > 0 {
 		removed, err := p.mirrors.Prune(now.Add(-p.mirrorAge))
 		res.Mirrors = len(removed)
@@ -128,10 +146,53 @@ func (p *pruner) pruneTrees(ctx context.Context, now time.Time, res *pruneResult
 	}
 }
 
+// pruneUploads removes the upload directories no stored request owns
+// (state.UploadsOwned) that are older than uploadGrace: those of deleted
+// requests, of uploads a push merging in dropped, and those a crash left
+// before their submission committed. Only directories directly in
+// uploadsDir go; a symlink there is removed as a link, never followed.
+func (p *pruner) pruneUploads(ctx context.Context, now time.Time, res *pruneResult) error {
+	entries, err := os.ReadDir(p.uploadsDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("uploads: %w", err)
+	}
+	var old []string
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil || now.Sub(info.ModTime()) < uploadGrace {
+			continue
+		}
+		old = append(old, e.Name())
+	}
+	if len(old) == 0 {
+		return nil
+	}
+	owned, err := p.store.UploadsOwned(ctx, old)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, name := range old {
+		if owned[name] {
+			continue
+		}
+		// RemoveAll removes a symlink itself and never follows one.
+		if err := os.RemoveAll(filepath.Join(p.uploadsDir, name)); err != nil {
+			errs = append(errs, fmt.Errorf("uploads: %w", err))
+			continue
+		}
+		res.Uploads++
+	}
+	return errors.Join(errs...)
+}
+
 func (r pruneResult) empty() bool { return r == pruneResult{} }
 
 func (r pruneResult) logAttrs() []any {
 	return []any{"events", r.Events, "deliveries", r.Deliveries, "delivery_commits", r.DeliveryCommits, "statuses", r.Statuses,
 		"superseded_builds", r.SupersededBuilds, "failed_builds", r.FailedBuilds, "requests", r.Requests,
-		"trees", r.Trees, "tree_bytes", r.TreeBytes, "mirrors", r.Mirrors}
+		"trees", r.Trees, "tree_bytes", r.TreeBytes, "mirrors", r.Mirrors, "uploads", r.Uploads}
 }

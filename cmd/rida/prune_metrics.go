@@ -11,7 +11,7 @@ import (
 //
 //	rida_retention_removed_total{kind}          counter: what retention removed, by kind
 //	rida_retention_tree_bytes_removed_total     counter: bytes of the build trees removed
-//	rida_retention_errors_total{part}           counter: runs in which a part failed (store, trees, mirrors)
+//	rida_retention_errors_total{part}           counter: runs in which a part failed (store, trees, uploads, mirrors)
 //	rida_retention_last_run_timestamp_seconds   gauge: when the last run ended (Unix time)
 //	rida_retention_last_run_duration_seconds    gauge: how long the last run took
 //
@@ -26,17 +26,17 @@ type pruneMetrics struct {
 
 // pruneKinds are the kind label's values, each present from the start.
 var pruneKinds = []string{"events", "deliveries", "delivery_commits", "statuses",
-	"superseded_builds", "failed_builds", "requests", "trees", "mirrors"}
+	"superseded_builds", "failed_builds", "requests", "trees", "mirrors", "uploads"}
 
 // newPruneMetrics registers the retention metrics on reg.
 func newPruneMetrics(reg prometheus.Registerer) (*pruneMetrics, error) {
 	m := &pruneMetrics{
 		removed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rida_retention_removed_total",
-			Help: "Records, trees and mirrors retention removed, by kind."}, []string{"kind"}),
+			Help: "Records, trees, uploads and mirrors retention removed, by kind."}, []string{"kind"}),
 		treeBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "rida_retention_tree_bytes_removed_total",
 			Help: "Bytes of the build trees retention removed."}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rida_retention_errors_total",
-			Help: "Retention runs in which a part failed: store, trees or mirrors."}, []string{"part"}),
+			Help: "Retention runs in which a part failed: store, trees, uploads or mirrors."}, []string{"part"}),
 		lastRun: prometheus.NewGauge(prometheus.GaugeOpts{Name: "rida_retention_last_run_timestamp_seconds",
 			Help: "When the last retention run ended (Unix time; 0 before the first)."}),
 		lastDur: prometheus.NewGauge(prometheus.GaugeOpts{Name: "rida_retention_last_run_duration_seconds",
@@ -50,7 +50,7 @@ func newPruneMetrics(reg prometheus.Registerer) (*pruneMetrics, error) {
 	for _, k := range pruneKinds {
 		m.removed.WithLabelValues(k)
 	}
-	for _, part := range []string{"store", "trees", "mirrors"} {
+	for _, part := range []string{"store", "trees", "uploads", "mirrors"} {
 		m.errors.WithLabelValues(part)
 	}
 	return m, nil
@@ -72,7 +72,7 @@ func (m *pruneMetrics) ran(res pruneResult, end time.Time, took time.Duration) {
 	for k, n := range map[string]int{
 		"events": res.Events, "deliveries": res.Deliveries, "delivery_commits": res.DeliveryCommits, "statuses": res.Statuses,
 		"superseded_builds": res.SupersededBuilds, "failed_builds": res.FailedBuilds, "requests": res.Requests,
-		"trees": res.Trees, "mirrors": res.Mirrors,
+		"trees": res.Trees, "mirrors": res.Mirrors, "uploads": res.Uploads,
 	} {
 		m.removed.WithLabelValues(k).Add(float64(n))
 	}

@@ -272,3 +272,81 @@ func TestServe_RetentionMetrics(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestPruner_RunOnce_Uploads: the retention run removes upload
+// directories no request owns once they are older than uploadGrace (a
+// crash's leftovers, a deleted request's files), keeps those a request
+// owns however old and fresh ones (a submission not yet committed), and
+// removes a symlink there as a link, never what it points at.
+func TestPruner_RunOnce_Uploads(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	store, err := state.Open(filepath.Join(dir, "rida.db"), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	uploads := filepath.Join(dir, "uploads")
+	outside := filepath.Join(dir, "outside")
+	for _, d := range []string{"owned", "orphan", "fresh"} {
+		if err := os.MkdirAll(filepath.Join(uploads, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(uploads, d, "x-1-1.src.rpm"), []byte("srpm"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(outside, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(outside, "keep"), []byte("not rida's"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(uploads, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := store.EnqueueWithBuild(ctx, state.BuildRequest{Module: "m", Stream: "1", Kind: state.RequestModule, ModuleCommit: "abc"},
+		state.RequestOptions{Scratch: true, SRPMs: []state.SRPM{{Package: "x", Path: "owned/x-1-1.src.rpm"}}}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().Add(2 * uploadGrace)
+	if err := os.Chtimes(filepath.Join(uploads, "fresh"), now, now); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	m, err := newPruneMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &pruner{store: store, uploadsDir: uploads, metrics: m}
+	res, err := p.runOnce(ctx, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Uploads != 2 {
+		t.Errorf("removed %d upload directories, want 2 (orphan, link)", res.Uploads)
+	}
+	for name, want := range map[string]bool{"owned": true, "fresh": true, "orphan": false, "link": false} {
+		if _, err := os.Lstat(filepath.Join(uploads, name)); (err == nil) != want {
+			t.Errorf("%s present = %v, want %v", name, err == nil, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(outside, "keep")); err != nil {
+		t.Errorf("the symlink's target was touched: %v", err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got float64
+	for _, mf := range mfs {
+		for _, mt := range mf.GetMetric() {
+			if mf.GetName() == "rida_retention_removed_total" && len(mt.GetLabel()) == 1 && mt.GetLabel()[0].GetValue() == "uploads" {
+				got = mt.GetCounter().GetValue()
+			}
+		}
+	}
+	if got != 2 {
+		t.Errorf("rida_retention_removed_total{kind=uploads} = %v, want 2", got)
+	}
+}

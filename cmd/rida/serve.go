@@ -300,7 +300,8 @@ const pruneInterval = time.Hour
 func (s *server) startPruning(ctx context.Context) {
 	ctx, s.pruneStop = context.WithCancel(ctx)
 	s.pruneDone = make(chan struct{})
-	p := &pruner{store: s.store, log: s.log, r: s.cfg.retention(), mirrorAge: s.cfg.mirrorRetention(), metrics: s.pruneMetrics}
+	p := &pruner{store: s.store, log: s.log, r: s.cfg.retention(), mirrorAge: s.cfg.mirrorRetention(), metrics: s.pruneMetrics,
+		uploadsDir: uploadsDir(s.cfg)}
 	if s.cfg.Backend.Kind != "koji" {
 		p.treesDir = filepath.Join(s.cfg.DataDir, "builds")
 	}

@@ -27,13 +27,14 @@ func slowSender(t *testing.T, srv *httptest.Server, n int) net.Conn {
 }
 
 // TestReceiver_Limits: requests beyond MaxConcurrent get 503 with
-// Retry-After at once, while the slots are held by senders that stall; a
-// stalled sender gets 408 after BodyTimeout, which frees its slot.
+// Retry-After after SlotWait, while the slots are held by senders that
+// stall; a stalled sender gets 408 after BodyTimeout, which frees its
+// slot.
 func TestReceiver_Limits(t *testing.T) {
 	t.Parallel()
 	store := openStore(t)
 	rc, err := NewReceiver(ReceiverOptions{Store: store, Forges: allForges(testSecret), MaxBody: testMaxBody,
-		MaxConcurrent: 2, BodyTimeout: 1500 * time.Millisecond})
+		MaxConcurrent: 2, SlotWait: 300 * time.Millisecond, BodyTimeout: 1500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +64,7 @@ func TestReceiver_Limits(t *testing.T) {
 	}
 	// Once both senders hold their slots (on a loaded machine they may
 	// need a moment to get past the header checks), a third request is
-	// refused at once.
+	// refused once it waited SlotWait.
 	for wait := time.Now().Add(5 * time.Second); ; {
 		t0 := time.Now()
 		resp := post()
@@ -72,8 +73,8 @@ func TestReceiver_Limits(t *testing.T) {
 			if resp.Header.Get("Retry-After") == "" {
 				t.Fatal("503 without Retry-After")
 			}
-			if d > time.Second {
-				t.Fatalf("the 503 took %s, want it at once", d)
+			if d < 300*time.Millisecond || d > time.Second {
+				t.Fatalf("the 503 took %s, want it after SlotWait (300ms)", d)
 			}
 			break
 		}
@@ -107,5 +108,58 @@ func TestReceiver_Limits(t *testing.T) {
 		if time.Now().After(wait) {
 			t.Fatalf("after the timeouts: %d, want 202", resp.StatusCode)
 		}
+	}
+}
+
+// TestReceiver_WaitsForASlot: a request beyond MaxConcurrent waits for a
+// slot (up to SlotWait) instead of being refused: it is recorded (202)
+// once the request holding the only slot ends.
+func TestReceiver_WaitsForASlot(t *testing.T) {
+	t.Parallel()
+	store := openStore(t)
+	rc, err := NewReceiver(ReceiverOptions{Store: store, Forges: allForges(testSecret), MaxBody: testMaxBody,
+		MaxConcurrent: 1, SlotWait: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(rc)
+	t.Cleanup(srv.Close)
+	const n = 1000
+	holder := slowSender(t, srv, n)
+	time.Sleep(200 * time.Millisecond) // the holder takes the slot
+	body := fixture(t, GitHub, "push.json")
+	type answer struct {
+		code int
+		took time.Duration
+	}
+	done := make(chan answer, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/webhooks/github", strings.NewReader(string(body)))
+		req.Header.Set("X-GitHub-Event", "push")
+		req.Header.Set("X-GitHub-Delivery", "waits")
+		req.Header.Set("X-Hub-Signature-256", "sha256="+hmacHex(testSecret, body))
+		req.Header.Set("Content-Type", "application/json")
+		t0 := time.Now()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- answer{code: -1}
+			return
+		}
+		resp.Body.Close()
+		done <- answer{resp.StatusCode, time.Since(t0)}
+	}()
+	select {
+	case a := <-done:
+		t.Fatalf("answered %d while the only slot was held", a.code)
+	case <-time.After(500 * time.Millisecond):
+	}
+	// The holder sends the rest of its (badly signed) body: it is
+	// answered and frees the slot.
+	if _, err := holder.Write([]byte(strings.Repeat(" ", n-2) + "}")); err != nil {
+		t.Fatal(err)
+	}
+	a := <-done
+	if a.code != http.StatusAccepted || a.took < 500*time.Millisecond {
+		t.Fatalf("waiting request: %d after %s, want 202 after the holder ended", a.code, a.took)
 	}
 }

@@ -53,9 +53,16 @@ type ReceiverOptions struct {
 	// Default 25 MiB (GitHub's own payload cap).
 	MaxBody int64
 	// MaxConcurrent bounds the requests reading a body or recording a
-	// delivery at once; more get 503 with Retry-After at once, before
-	// their body is read. Default DefaultMaxConcurrent.
+	// delivery at once; more wait up to SlotWait for a slot, before their
+	// body is read, then get 503 with Retry-After. Default
+	// DefaultMaxConcurrent.
 	MaxConcurrent int
+	// SlotWait is how long a request beyond MaxConcurrent waits for a
+	// slot before it gets 503: a burst during a slow disk write is then
+	// answered late rather than refused (GitHub does not redeliver a 503
+	// by itself). Negative: no wait. Default DefaultSlotWait, well under
+	// GitHub's 10 s delivery timeout.
+	SlotWait time.Duration
 	// BodyTimeout is how long a request may take to send its body,
 	// from when its headers were read; a slower one gets 408. Default
 	// DefaultBodyTimeout.
@@ -73,6 +80,9 @@ const DefaultMaxBody int64 = 25 << 20
 
 // DefaultMaxConcurrent is ReceiverOptions.MaxConcurrent's default.
 const DefaultMaxConcurrent = 16
+
+// DefaultSlotWait is ReceiverOptions.SlotWait's default.
+const DefaultSlotWait = 2 * time.Second
 
 // DefaultBodyTimeout is ReceiverOptions.BodyTimeout's default.
 const DefaultBodyTimeout = 20 * time.Second
@@ -142,9 +152,32 @@ type Receiver struct {
 	// slots holds one token per request past the header checks
 	// (ReceiverOptions.MaxConcurrent).
 	slots       chan struct{}
+	slotWait    time.Duration // <= 0: none
 	bodyTimeout time.Duration
 	// onRecorded is ReceiverOptions.OnRecorded (may be nil).
 	onRecorded func(id uint64)
+}
+
+// takeSlot takes one of the MaxConcurrent slots, waiting up to slotWait
+// (or until ctx ends) for one to free up; false means none did.
+func (rc *Receiver) takeSlot(ctx context.Context) bool {
+	select {
+	case rc.slots <- struct{}{}:
+		return true
+	default:
+	}
+	if rc.slotWait <= 0 {
+		return false
+	}
+	t := time.NewTimer(rc.slotWait)
+	defer t.Stop()
+	select {
+	case rc.slots <- struct{}{}:
+		return true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return false
 }
 
 // NewReceiver validates opts and returns a Receiver. It fails when Store is
@@ -172,6 +205,7 @@ func NewReceiver(opts ReceiverOptions) (*Receiver, error) {
 		now:         opts.Now,
 		onRecorded:  opts.OnRecorded,
 		slots:       make(chan struct{}, cmp.Or(opts.MaxConcurrent, DefaultMaxConcurrent)),
+		slotWait:    cmp.Or(opts.SlotWait, DefaultSlotWait),
 		bodyTimeout: cmp.Or(opts.BodyTimeout, DefaultBodyTimeout),
 	}
 	if r.now == nil {
@@ -294,13 +328,11 @@ func (rc *Receiver) serve(w http.ResponseWriter, r *http.Request, info *requestI
 	if r.ContentLength > rc.maxBody {
 		return fail(errorf(CodeTooLarge, fmt.Sprintf("body of %d bytes exceeds the limit of %d bytes", r.ContentLength, rc.maxBody)))
 	}
-	select {
-	case rc.slots <- struct{}{}:
-		defer func() { <-rc.slots }()
-	default:
+	if !rc.takeSlot(r.Context()) {
 		w.Header().Set("Retry-After", busyRetryAfter)
-		return fail(errorf(CodeBusy, fmt.Sprintf("too many webhook requests at once (%d); retry in %s seconds", cap(rc.slots), busyRetryAfter)))
+		return fail(errorf(CodeBusy, fmt.Sprintf("too many webhook requests at once (%d) for %s; retry in %s seconds", cap(rc.slots), rc.slotWait, busyRetryAfter)))
 	}
+	defer func() { <-rc.slots }()
 	// Not every writer can set deadlines (a test recorder): then the
 	// server's own read timeout is the bound.
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(rc.bodyTimeout))

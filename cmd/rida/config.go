@@ -51,6 +51,9 @@ type config struct {
 		MaxBody int64 `yaml:"max_body"`
 		// MaxConcurrent bounds webhook requests reading a body at once.
 		MaxConcurrent int `yaml:"max_concurrent"`
+		// SlotWait is how long a webhook request beyond max_concurrent
+		// waits for a slot before 503; negative: none.
+		SlotWait time.Duration `yaml:"slot_wait"`
 		// BodyTimeout bounds how long a webhook body may take to arrive.
 		BodyTimeout time.Duration `yaml:"body_timeout"`
 	} `yaml:"webhook"`

@@ -208,7 +208,7 @@ func newServer(cfg *config, forges []webhook.ForgeConfig, logger *slog.Logger) (
 	}
 	s.receiver, err = webhook.NewReceiver(webhook.ReceiverOptions{
 		Store: store, Forges: forges, Logger: logger, OnRecorded: func(uint64) { s.planner.Notify() },
-		MaxBody: cfg.Webhook.MaxBody, MaxConcurrent: cfg.Webhook.MaxConcurrent, BodyTimeout: cfg.Webhook.BodyTimeout,
+		MaxBody: cfg.Webhook.MaxBody, MaxConcurrent: cfg.Webhook.MaxConcurrent, SlotWait: cfg.Webhook.SlotWait, BodyTimeout: cfg.Webhook.BodyTimeout,
 	})
 	if err != nil {
 		return fail(err)

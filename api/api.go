@@ -143,10 +143,6 @@ type Options struct {
 	// OnEnqueue is called after a write call queued a build request (wire
 	// runner.Notify). Optional.
 	OnEnqueue func()
-	// SubmitWait is how long POST module-builds waits for the runner to
-	// create the module build of the queued request before answering with
-	// the request instead. Default 2s; negative: do not wait.
-	SubmitWait time.Duration
 	// PublicURL is rida's external base URL (config public_url), used for
 	// MBS's absolute paging links. Default: taken from the request's Host.
 	PublicURL string
@@ -199,9 +195,6 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if opts.SubmitWait == 0 {
-		opts.SubmitWait = 2 * time.Second
 	}
 	opts.EventPoll = cmp.Or(opts.EventPoll, 500*time.Millisecond)
 	opts.MaxUpload = cmp.Or(opts.MaxUpload, DefaultMaxUpload)

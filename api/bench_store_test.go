@@ -51,7 +51,7 @@ func BenchmarkBigStore(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv, err := api.New(api.Options{Store: st, Metrics: m, SubmitWait: -1, DataDir: filepath.Dir(path)})
+	srv, err := api.New(api.Options{Store: st, Metrics: m, DataDir: filepath.Dir(path)})
 	if err != nil {
 		b.Fatal(err)
 	}

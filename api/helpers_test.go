@@ -87,7 +87,7 @@ func setup(t *testing.T, so ...setupOpts) *bundle {
 	opts := api.Options{
 		Store: st, Canceler: storeCanceler{st}, Tokens: map[string]string{"alice": testToken, "empty": ""},
 		Branches: fakeBranches{onBranch: map[string]bool{"abc1234": true, "def5678": true}}, SCMURLPrefixes: []string{"https://src.example.org/modules/"},
-		OnEnqueue: func() { b.mu.Lock(); b.enqueued++; b.mu.Unlock() }, SubmitWait: -1, DataDir: dir,
+		OnEnqueue: func() { b.mu.Lock(); b.enqueued++; b.mu.Unlock() }, DataDir: dir,
 		EventPoll: 20 * time.Millisecond, Metrics: m, Version: "test", Now: clk.Now,
 	}
 	for _, o := range so {

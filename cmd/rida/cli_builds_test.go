@@ -81,7 +81,7 @@ func cliServer(t *testing.T) (*httptest.Server, *state.Store) {
 	}
 	srv, err := api.New(api.Options{
 		Store: st, Canceler: cliCanceler{st}, Branches: cliBranches{}, Tokens: map[string]string{"ci": cliToken}, AdminUsers: []string{"ci"},
-		SCMURLPrefixes: []string{"https://src.example.org/"}, SubmitWait: -1,
+		SCMURLPrefixes: []string{"https://src.example.org/"},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,8 @@ run against the kit's hub. See docs/koji.md.
                         and check that Koji's web UI shows that task and that tag
   sessions              scenario: sessions expire mid-build, then SIGKILL + restart (needs `run`)
   cancel                scenario: one more build, canceled while pb's task is open (needs `run`)
+  scratch               scenario: a scratch build of build 1's commit (MBS API): done, context _N,
+                        scrmod-…+<id> tags and target on the hub (needs `run`)
   stalled-repo          scenario: a repo that never comes, with repo_timeout 1m (runs `run`)
 
 Environment: W (default /tmp/kojilive), KOJI_LIVE_KIT (the kit), KOJI_SRC (Koji's source).
@@ -449,9 +451,105 @@ def cmd_stalled_repo(_):
         print('hub newRepo task %d: %s %s' % (t['id'], st[t['state']], json.dumps(t['request'])[:120]))
 
 
+def api_post(path, body):
+    req = urllib.request.Request(API + path, data=json.dumps(body).encode(), method='POST',
+                                 headers={'Authorization': 'Bearer apitoken', 'Content-Type': 'application/json'})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return r.status, r.headers.get('Location'), json.load(r)
+
+
+def cmd_scratch(_):
+    """A scratch build of build 1's commit through the MBS API: it must end done (never ready), its
+    context must end _N, its Koji tags and target be MBS's scrmod-N-S-V-C+<id> ones, holding its
+    component builds, with no fault from the hub."""
+    b1 = wait_state(1, ['ready', 'failed'], 180)
+    print('build 1:', b1['state_name'], b1['context'], b1['koji_tag'])
+    # The builder may have been replaced (sessions, cancel restart it; stop stops it).
+    pf = os.path.join(W, 'fakekojid.pid')
+    try:
+        os.kill(int(open(pf).read().strip()), 0)
+    except (OSError, ValueError):
+        start_kojid()
+        print('fake builder (re)started')
+    status, loc, got = api_post('/module-build-service/1/module-builds/',
+                                {'scmurl': b1['scmurl'], 'branch': b1['stream'], 'scratch': True})
+    n = got['id']
+    print('POST scratch: HTTP %d, Location %s, build %d %s scratch=%s' % (status, loc, n, got['state_name'], got['scratch']))
+    t0 = time.time()
+    b = wait_state(n, ['done', 'ready', 'failed', 'garbage'], 300)
+    took = time.time() - t0
+    time.sleep(5)  # a scratch build stays done
+    b = build(n)
+    bad = []
+    print('build %d: %s - %s (%.1fs after the submission; still %s 5s later)' % (n, b['state_name'], b['state_reason'], took, b['state_name']))
+    if b['state_name'] != 'done':
+        bad.append('state %s, not done' % b['state_name'])
+    ctx, tag = b['context'], b['koji_tag']
+    print('context %s, koji_tag %s, dist_tag %s' % (ctx, tag, b.get('dist_tag')))
+    if not re.fullmatch(re.escape(b1['context']) + r'_\d+', ctx or ''):
+        bad.append('context %s is not %s_N' % (ctx, b1['context']))
+    want = 'scrmod-%s-%s-%s-%s+%d' % (b['name'], b['stream'], b['version'], ctx, n)
+    if tag != want:
+        bad.append('koji_tag %s, want %s' % (tag, want))
+    for c, t in sorted(b['tasks']['rpms'].items()):
+        print('  %s: task %s, %s' % (c, t['task_id'], t['nvr']))
+    sys.path.insert(0, KIT)
+    from kojisess import Session
+    s = Session('http://127.0.0.1:18443/kojihub')
+    nvrs = sorted(t['nvr'] for c, t in b['tasks']['rpms'].items() if c != 'module-build-macros')
+    tag_ids = []
+    for name, want_nvrs in ((tag, nvrs), (tag + '-build', sorted(nvrs + [b['tasks']['rpms']['module-build-macros']['nvr']]))):
+        info = s.getTag(name)
+        if not info:
+            bad.append('no tag %s on the hub' % name)
+            continue
+        tag_ids.append(info['id'])
+        tagged = sorted(x['nvr'] for x in s.listTagged(info['id']))
+        print('hub tag %d %s: tagged %s' % (info['id'], name, tagged))
+        if tagged != want_nvrs:
+            bad.append('%s holds %s, want %s' % (name, tagged, want_nvrs))
+    targets = [tg for tg in s.getBuildTargets() if tg['dest_tag_name'] == tag]
+    for tg in targets:
+        print('hub target %s: build_tag %s, dest_tag %s' % (tg['name'], tg['build_tag_name'], tg['dest_tag_name']))
+    if len(targets) != 1 or targets[0]['build_tag_name'] != tag + '-build' or not targets[0]['name'].startswith('scrmod-') \
+            or not targets[0]['name'].endswith('+%d' % n):
+        bad.append('targets into %s: %s' % (tag, [tg['name'] for tg in targets]))
+    st = ['FREE', 'OPEN', 'CLOSED', 'CANCELED', 'ASSIGNED', 'FAILED']
+    tasks = [t for t in s.listTasks({'decode': True}, {'order': 'id'})
+             if (t['method'] == 'build' and t['request'][1] in [tg['name'] for tg in targets])
+             or (t['method'] == 'tagBuild' and t['request'][0] in tag_ids)
+             or (t['method'] == 'newRepo' and t['request'][0].get('name') == tag + '-build')]
+    by = {}
+    for t in tasks:
+        by.setdefault(t['method'], []).append('%d %s' % (t['id'], st[t['state']]))
+    print('hub tasks of build %d: %d (%s)' % (n, len(tasks), '; '.join('%s %s' % (m, ', '.join(v)) for m, v in sorted(by.items()))))
+    sid = None
+    with open(os.path.join(W, 'rida.log')) as f:
+        for line in f:
+            if 'msg="koji: build session opened"' in line and ' nsvc=%s:%s:%s:%s ' % (b['name'], b['stream'], b['version'], ctx) in line:
+                sid = re.search(r' session_id=(\d+)', line).group(1)
+    reqs, faults = 0, []
+    for r in log_records():
+        if sid and r.get('sid') == sid:
+            reqs += 1
+            faults += faults_of(r)
+    all_faults = [f for r in log_records() for f in faults_of(r)]
+    print('build %d\'s subsession %s: %d requests, %d faults; whole log: %d faults' % (n, sid, reqs, len(faults), len(all_faults)))
+    for m, f in all_faults:
+        print('  fault:', m, f)
+    if all_faults or not sid:
+        bad.append('faults %s, build session %s' % (all_faults, sid))
+    for x in bad:
+        print('BAD', x)
+    if bad:
+        sys.exit(1)
+    print('ok')
+
+
 CMDS = {'calls': cmd_calls, 'summary': cmd_summary, 'record': cmd_record, 'expire': cmd_expire,
         'kojiweb': cmd_kojiweb, 'weblinks': cmd_weblinks, 'cancel': cmd_cancel,
-        'stalled-kojid': cmd_stalled_kojid, 'sessions': cmd_sessions, 'stalled-repo': cmd_stalled_repo}
+        'stalled-kojid': cmd_stalled_kojid, 'sessions': cmd_sessions, 'stalled-repo': cmd_stalled_repo,
+        'scratch': cmd_scratch}
 
 if __name__ == '__main__':
     if len(sys.argv) < 2 or sys.argv[1] not in CMDS:

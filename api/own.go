@@ -507,6 +507,10 @@ func (s *Server) markReady(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errorf(http.StatusConflict, "build %d is %s; only a done build can become ready", id, mb.State))
 		return
 	}
+	if mb.Scratch {
+		s.fail(w, r, errorf(http.StatusConflict, "build %d is a scratch build, which stays done (MBS): it never becomes ready", id))
+		return
+	}
 	mb, err = s.opts.Readier.MarkReady(r.Context(), id)
 	if err != nil {
 		s.fail(w, r, err)

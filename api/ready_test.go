@@ -30,6 +30,7 @@ func TestAPI_MarkReady(t *testing.T) {
 	b := setup(t, setupOpts{mutate: func(o *api.Options) { o.Readier = storeReadier{o.Store.(*state.Store)} }})
 	done := b.putBuild(state.ModuleBuild{Name: "m", Stream: "s"}, state.ModuleStateInit, state.ModuleStateBuild, state.ModuleStateDone)
 	building := b.putBuild(state.ModuleBuild{Name: "n", Stream: "s"}, state.ModuleStateInit, state.ModuleStateBuild)
+	scratch := b.putBuild(state.ModuleBuild{Name: "m", Stream: "s", Scratch: true}, state.ModuleStateInit, state.ModuleStateBuild, state.ModuleStateDone)
 	for _, tc := range []struct {
 		name, path, token string
 		status            int
@@ -37,6 +38,7 @@ func TestAPI_MarkReady(t *testing.T) {
 	}{
 		{"NoToken", fmt.Sprintf("/api/v1/builds/%d/ready", done.ID), "", http.StatusUnauthorized, "Bearer"},
 		{"NotDone", fmt.Sprintf("/api/v1/builds/%d/ready", building.ID), testToken, http.StatusConflict, "only a done build can become ready"},
+		{"Scratch", fmt.Sprintf("/api/v1/builds/%d/ready", scratch.ID), testToken, http.StatusConflict, "is a scratch build, which stays done"},
 		{"Unknown", "/api/v1/builds/999/ready", testToken, http.StatusNotFound, ""},
 		{"BadID", "/api/v1/builds/x/ready", testToken, http.StatusBadRequest, "id"},
 		{"OK", fmt.Sprintf("/api/v1/builds/%d/ready", done.ID), testToken, http.StatusOK, `"state_name": "ready"`},

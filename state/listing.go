@@ -109,24 +109,36 @@ func (s *Store) BuildCountsByState(ctx context.Context) (map[ModuleState]int, er
 func (s *Store) ActiveRequests(ctx context.Context) ([]BuildRequest, error) {
 	var out []BuildRequest
 	err := s.view(ctx, "ActiveRequests", func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketQueue).ForEach(func(k, _ []byte) error {
-			e, err := getQueueEntry(tx, string(k))
-			if err != nil {
-				return err
-			}
-			for _, id := range []uint64{e.Running, e.Pending} {
-				if id == 0 {
-					continue
-				}
-				r, err := getRequest(tx, id)
-				if err != nil {
-					return err
-				}
-				out = append(out, *r)
-			}
+		return forEachActiveRequest(tx, func(r *BuildRequest) error {
+			out = append(out, *r)
 			return nil
 		})
 	})
 	slices.SortFunc(out, func(a, b BuildRequest) int { return int(a.ID) - int(b.ID) })
 	return out, wrap("ActiveRequests", err)
+}
+
+// forEachActiveRequest calls fn with each running and pending request. It
+// walks the queue's slots, one per module stream with work (not the
+// request history), so it may run in write transactions too.
+func forEachActiveRequest(tx *bolt.Tx, fn func(*BuildRequest) error) error {
+	return tx.Bucket(bucketQueue).ForEach(func(k, _ []byte) error {
+		e, err := getQueueEntry(tx, string(k))
+		if err != nil {
+			return err
+		}
+		for _, id := range []uint64{e.Running, e.Pending} {
+			if id == 0 {
+				continue
+			}
+			r, err := getRequest(tx, id)
+			if err != nil {
+				return err
+			}
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

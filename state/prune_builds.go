@@ -330,30 +330,17 @@ func requestFinished(tx *bolt.Tx, id uint64) (bool, error) {
 func liveRequestBuilds(tx *bolt.Tx) (map[uint64]bool, error) {
 	out := map[uint64]bool{}
 	opts := tx.Bucket(bucketRequestOpts)
-	err := tx.Bucket(bucketQueue).ForEach(func(k, v []byte) error {
-		var e queueEntry
-		if err := json.Unmarshal(v, &e); err != nil {
-			return err
+	err := forEachActiveRequest(tx, func(r *BuildRequest) error {
+		if r.CascadeFrom != 0 {
+			out[r.CascadeFrom] = true
 		}
-		for _, id := range []uint64{e.Running, e.Pending} {
-			if id == 0 {
-				continue
-			}
-			r, err := getRequest(tx, id)
-			if err != nil {
+		if opts != nil {
+			var o RequestOptions
+			if _, err := getJSON(opts, u64(r.ID), &o); err != nil {
 				return err
 			}
-			if r.CascadeFrom != 0 {
-				out[r.CascadeFrom] = true
-			}
-			if opts != nil {
-				var o RequestOptions
-				if _, err := getJSON(opts, u64(id), &o); err != nil {
-					return err
-				}
-				if o.ReuseFrom != 0 {
-					out[o.ReuseFrom] = true
-				}
+			if o.ReuseFrom != 0 {
+				out[o.ReuseFrom] = true
 			}
 		}
 		return nil

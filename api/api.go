@@ -166,6 +166,9 @@ type Options struct {
 	Version string
 	// Logger receives errors the client is not shown. Default: discard.
 	Logger *slog.Logger
+	// MaxDependents bounds how many streams one dependents answer lists
+	// (GET /api/v1/modules/{name}/{stream}/dependents). Default 1000.
+	MaxDependents int
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
@@ -198,6 +201,7 @@ func New(opts Options) (*Server, error) {
 	}
 	opts.EventPoll = cmp.Or(opts.EventPoll, 500*time.Millisecond)
 	opts.MaxUpload = cmp.Or(opts.MaxUpload, DefaultMaxUpload)
+	opts.MaxDependents = cmp.Or(opts.MaxDependents, defaultMaxDependents)
 	if opts.SRPMs == SRPMsUploaded && opts.UploadDir == "" {
 		return nil, errors.New("api: Options.UploadDir is required with SRPMsUploaded")
 	}

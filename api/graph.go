@@ -30,9 +30,8 @@ const (
 	maxDependentsDepth     = 100
 )
 
-// maxDependents bounds how many streams one dependents answer lists (a
-// variable for the tests).
-var maxDependents = 1000
+// defaultMaxDependents is Options.MaxDependents's default.
+const defaultMaxDependents = 1000
 
 // dependentView is one stream in the dependents answer.
 type dependentView struct {
@@ -56,11 +55,11 @@ func (s *Server) graph() (Graph, error) {
 
 // walkDependents returns the streams that buildrequire root directly and,
 // with transitive, through other streams, breadth first, to maxDepth and at
-// most maxDependents streams (truncated says a bound cut the walk short).
+// most maxItems streams (truncated says a bound cut the walk short).
 // Each level reads the dependents index once per stream: no full scan.
 // The root itself is never listed (a stream that buildrequires its own
 // stream bootstraps from its previous build).
-func walkDependents(ctx context.Context, g Graph, root modgraph.StreamRef, transitive bool, maxDepth int) (items []dependentView, truncated bool, err error) {
+func walkDependents(ctx context.Context, g Graph, root modgraph.StreamRef, transitive bool, maxDepth, maxItems int) (items []dependentView, truncated bool, err error) {
 	// A transitive walk reads one level beyond maxDepth, only to tell
 	// whether the bound left streams out.
 	levels := 1
@@ -83,7 +82,7 @@ func walkDependents(ctx context.Context, g Graph, root modgraph.StreamRef, trans
 					}
 					continue
 				}
-				if depth > maxDepth || len(items) >= maxDependents {
+				if depth > maxDepth || len(items) >= maxItems {
 					truncated = true
 					continue
 				}
@@ -136,7 +135,7 @@ func (s *Server) moduleDependents(w http.ResponseWriter, r *http.Request) {
 		}
 		maxDepth = n
 	}
-	items, truncated, err := walkDependents(r.Context(), g, root, transitive, maxDepth)
+	items, truncated, err := walkDependents(r.Context(), g, root, transitive, maxDepth, s.opts.MaxDependents)
 	if err != nil {
 		s.fail(w, r, err)
 		return

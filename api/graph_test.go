@@ -232,12 +232,11 @@ func TestServer_ModuleDependentsDefaultDepth(t *testing.T) {
 	}
 }
 
-// TestServer_ModuleDependentsCount: the walk lists at most maxDependents
-// streams (1000; 3 here) and says it left some out.
+// TestServer_ModuleDependentsCount: the walk lists at most
+// Options.MaxDependents streams (1000; 3 here) and says it left some out.
 func TestServer_ModuleDependentsCount(t *testing.T) {
-	b := setup(t)
+	b := setup(t, setupOpts{mutate: func(o *api.Options) { o.MaxDependents = 3 }})
 	graphStore(t, b, map[string][]string{"root:1": nil, "a:1": {"root:1"}, "b:1": {"root:1"}, "c:1": {"a:1"}, "d:1": {"b:1"}})
-	defer api.SetMaxDependents(3)()
 	var out struct {
 		Items     []struct{ Module string }
 		Truncated bool

@@ -19,7 +19,7 @@ import (
 // created after the cutoff; the per-stream index's keys for successful
 // builds, decoding only the streams with more than SupersededBuilds of
 // them) and deleted newest first in write transactions of at most
-// pruneBuildsBatch builds, each checked again there with index lookups
+// Options.PruneBuildsBatch builds, each checked again there with index lookups
 // only. A build is never deleted while:
 //
 //   - it is not in a terminal state, or its request is not finished;
@@ -34,9 +34,6 @@ import (
 //     newest successful build of its context with components (reuse
 //     copies from it), the newest ready build of its context, or the
 //     ready build resolution picks for any platform.
-
-// pruneBuildsBatch bounds the builds one write transaction deletes.
-var pruneBuildsBatch = 256
 
 // Why a build was deleted (the modulebuild.deleted event's "why").
 const (
@@ -99,13 +96,13 @@ func (s *Store) pruneBuilds(ctx context.Context, now time.Time, r Retention, p *
 }
 
 // deleteBuildCandidates deletes cands in write transactions of at most
-// pruneBuildsBatch builds, newest first, checking each again with index
+// Options.PruneBuildsBatch builds, newest first, checking each again with index
 // lookups: what changed since the candidates were chosen (a new build
 // naming one, a kept build of its stream changing state, a request naming
 // it) keeps it.
 func (s *Store) deleteBuildCandidates(ctx context.Context, cands *buildCandidates, now time.Time, r Retention, p *Pruned) error {
 	cutoff := now.Add(-r.FailedBuilds)
-	for ids := range slices.Chunk(cands.ids, pruneBuildsBatch) {
+	for ids := range slices.Chunk(cands.ids, s.opts.PruneBuildsBatch) {
 		err := s.update(ctx, "Prune", func(tx *bolt.Tx) error {
 			live, err := liveRequestBuilds(tx)
 			if err != nil {

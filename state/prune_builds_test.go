@@ -451,10 +451,8 @@ func TestStore_Prune_BuildsRecheckedInTheWriteTransaction(t *testing.T) {
 // TestStore_Prune_BuildsInBatches: more candidates than one transaction
 // deletes, including a chain that crosses a batch boundary.
 func TestStore_Prune_BuildsInBatches(t *testing.T) {
-	old := pruneBuildsBatch
-	pruneBuildsBatch = 3
-	t.Cleanup(func() { pruneBuildsBatch = old })
 	h := newPruneBundle(t)
+	h.s.opts.PruneBuildsBatch = 3
 	first := h.put("a", ModuleStateReady)
 	for range 8 {
 		h.put("a", ModuleStateReady, reusedFrom(first))

@@ -82,6 +82,10 @@ type Options struct {
 	// delivery cannot crash planners forever. Default 5.
 	MaxPlanAttempts int
 
+	// PruneBuildsBatch bounds the module builds one retention write
+	// transaction deletes (Prune). Default 256.
+	PruneBuildsBatch int
+
 	// StatusesFor, when set, says which commit statuses a state change
 	// owes the forges. The store calls it inside the transaction of
 	// Enqueue (request created or merged), PutModuleBuild and
@@ -123,6 +127,7 @@ func (o Options) withDefaults() Options {
 	o.MaxBatchDelay = cmp.Or(o.MaxBatchDelay, time.Millisecond)
 	o.MaxBatchSize = cmp.Or(o.MaxBatchSize, 256)
 	o.MaxPlanAttempts = cmp.Or(o.MaxPlanAttempts, 5)
+	o.PruneBuildsBatch = cmp.Or(o.PruneBuildsBatch, 256)
 	return o
 }
 
@@ -136,6 +141,8 @@ func (o Options) validate() error {
 		return &ValidationError{Op: "Open", Field: "Options.MaxBatchSize", Reason: "must not be negative"}
 	case o.MaxPlanAttempts < 0:
 		return &ValidationError{Op: "Open", Field: "Options.MaxPlanAttempts", Reason: "must not be negative"}
+	case o.PruneBuildsBatch < 0:
+		return &ValidationError{Op: "Open", Field: "Options.PruneBuildsBatch", Reason: "must not be negative"}
 	}
 	return nil
 }

@@ -805,7 +805,7 @@ func (be *Backend) tagBatch(ctx context.Context, st *buildState, jobs []*job, re
 			if deadline := repoSent.Add(be.opts.RepoTimeout); time.Now().Before(deadline) {
 				due = earliest(due, deadline)
 			} else {
-				return be.repoTimedOut(st, reqID, fallback, repoTask, newAPI, reqEnded)
+				return be.repoTimedOut(ctx, st, reqID, fallback, repoTask, newAPI, reqEnded)
 			}
 			if reqID != 0 && fallback == 0 {
 				due = earliest(due, lastProgress.Add(stallAfter))
@@ -918,18 +918,34 @@ func reqState(ended bool) string {
 	return "made no progress"
 }
 
-// repoTimedOut is the error of a repo wait that reached RepoTimeout.
-func (be *Backend) repoTimedOut(st *buildState, reqID, fallback, repoTask int, newAPI, reqEnded bool) error {
+// repoTimedOut is the error of a repo wait that reached RepoTimeout. The
+// newRepo task rida started for the wait (the fallback, or on hubs before
+// 1.35 the wait's own task) is cancelled, so no task of a failed build is
+// left open on the hub; a repo request belongs to kojira and is left.
+func (be *Backend) repoTimedOut(ctx context.Context, st *buildState, reqID, fallback, repoTask int, newAPI, reqEnded bool) error {
 	what := fmt.Sprintf("repo request %d (repo.request) is still open (is kojira running on the hub?)", reqID)
 	switch {
 	case !newAPI:
-		what = fmt.Sprintf("newRepo task %d is still open (does a builder take createrepo tasks?)", repoTask)
+		what = fmt.Sprintf("newRepo task %d was still open (does a builder take createrepo tasks?)%s", repoTask, be.cancelRepoTask(ctx, st, repoTask))
 	case fallback != 0:
-		what = fmt.Sprintf("repo request %d (repo.request) %s (is kojira running on the hub?), and its newRepo fallback, task %d, is still open (does a builder take createrepo tasks?)",
-			reqID, reqState(reqEnded), fallback)
+		what = fmt.Sprintf("repo request %d (repo.request) %s (is kojira running on the hub?), and its newRepo fallback, task %d, was still open (does a builder take createrepo tasks?)%s",
+			reqID, reqState(reqEnded), fallback, be.cancelRepoTask(ctx, st, fallback))
 	}
 	be.log.Warn("koji: gave up waiting for the build tag's repo", "tag", st.buildTag, "request", reqID, "task", repoTask, "timeout", be.opts.RepoTimeout)
 	return fmt.Errorf("repo: koji: no repo of %s within %s (backend.koji.repo_timeout): %s", st.buildTag, be.opts.RepoTimeout, what)
+}
+
+// cancelRepoTask cancels newRepo task id after a repo wait gave up, and
+// says how that went for the error's text.
+func (be *Backend) cancelRepoTask(ctx context.Context, st *buildState, id int) string {
+	if id == 0 {
+		return ""
+	}
+	if _, err := be.c.Call(ctx, "cancelTask", id); err != nil {
+		be.log.Warn("koji: could not cancel the newRepo task of a repo wait that gave up", "tag", st.buildTag, "task", id, "err", err)
+		return fmt.Sprintf("; cancelling it failed: %v", err)
+	}
+	return "; rida cancelled it"
 }
 
 // uploadMacros uploads the module-build-macros SRPM (generated while

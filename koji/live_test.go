@@ -380,6 +380,9 @@ func TestDouble_AnswersAsTheRecordedHub(t *testing.T) {
 		// The backend's fallback when a repo request makes no progress
 		// (TestBackend_RepoRequestFallsBackToNewRepo drives it).
 		{"newRepo", []any{tag + "-build"}},
+		// A repo wait that gave up cancels its newRepo task
+		// (TestBackend_RepoWaitTimesOut drives it).
+		{"cancelTask", []any{builds[0]}},
 	} {
 		_, _ = c.Call(ctx, call.method, call.args...)
 	}

@@ -90,7 +90,14 @@ func TestBackend_RepoWaitTimesOut(t *testing.T) {
 				if len(fb) != 1 {
 					t.Fatalf("newRepo fallback tasks %v", fb)
 				}
-				wants = append(wants, fmt.Sprintf("newRepo fallback, task %d, is still open", fb[0]))
+				wants = append(wants, fmt.Sprintf("newRepo fallback, task %d, was still open", fb[0]))
+				id = fb[0]
+			}
+			// The newRepo task rida started (the fallback, or on 1.34 the
+			// wait's own) is cancelled on the hub.
+			wants = append(wants, "rida cancelled it")
+			if st, _ := bd.hub.TaskState(id); st != 3 {
+				t.Errorf("newRepo task %d in state %d, want 3 (CANCELED)", id, st)
 			}
 			for _, want := range wants {
 				if !strings.Contains(msg, want) {

@@ -118,27 +118,11 @@ func TestHub_WritesNeedLogin(t *testing.T) {
 	wantFault(t, err, koji.ActionNotAllowed, "")
 }
 
-// rawCall sends one request with explicit session headers.
+// rawCall sends one request with explicit session headers (call) and
+// returns its fault.
 func rawCall(t *testing.T, url string, sid int64, key string, callnum int, method string, args ...any) *wire.Fault {
 	t.Helper()
-	body, err := wire.EncodeCall(method, args)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-	req.Header.Set("Koji-Session-Id", strconv.FormatInt(sid, 10))
-	req.Header.Set("Koji-Session-Key", key)
-	req.Header.Set("Koji-Session-Callnum", strconv.Itoa(callnum))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	_, f, err := wire.DecodeResponse(out)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, f := call(t, url, sid, key, callnum, method, args...)
 	return f
 }
 

@@ -13,11 +13,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rida-build/rida/api"
+	"github.com/rida-build/rida/internal/testlog"
 	"github.com/rida-build/rida/state"
 )
 
@@ -98,24 +98,10 @@ func TestServer_TimesInSeconds(t *testing.T) {
 	}
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 // TestServer_AuditLog: each write call logs one audit line naming who and
 // what, never the token; reads log nothing.
 func TestServer_AuditLog(t *testing.T) {
-	var logs syncBuffer
+	var logs testlog.Buffer
 	b := setup(t, setupOpts{mutate: func(o *api.Options) { o.Logger = slog.New(slog.NewTextHandler(&logs, nil)) }})
 	b.putBuild(state.ModuleBuild{Name: "foo", Stream: "main", Owner: "alice"}, state.ModuleStateInit, state.ModuleStateBuild)
 	b.get("/module-build-service/2/module-builds/1")

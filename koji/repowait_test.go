@@ -1,17 +1,16 @@
 package koji_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/rida-build/rida/internal/testlog"
 	"github.com/rida-build/rida/koji"
 	"github.com/rida-build/rida/koji/kojitest"
 	"github.com/rida-build/rida/runner"
@@ -19,7 +18,7 @@ import (
 
 // repoWaitBackend is a backend whose repo waits end after timeout, logging
 // into log.
-func repoWaitBackend(t *testing.T, bd *bundle, timeout time.Duration, log *syncBuffer) *koji.Backend {
+func repoWaitBackend(t *testing.T, bd *bundle, timeout time.Duration, log *testlog.Buffer) *koji.Backend {
 	t.Helper()
 	be, err := koji.NewBackend(koji.BackendOptions{
 		Client: bd.client, BaseModuleTag: baseTag, Owner: "kojiadmin", Intents: bd.store,
@@ -44,7 +43,7 @@ func TestBackend_RepoWaitTimesOut(t *testing.T) {
 	} {
 		t.Run(tc.version, func(t *testing.T) {
 			bd := setup(t, kojitest.Options{Version: tc.version, RepoDuration: kojitest.Manual})
-			var log syncBuffer
+			var log testlog.Buffer
 			be := repoWaitBackend(t, bd, 300*time.Millisecond, &log)
 			b := mustPlan(t, testStream("stalled", map[string]int64{"a": 0}), 23)
 			start := time.Now()
@@ -154,7 +153,7 @@ func newRepoCalls(h *kojitest.Hub) int {
 // completes.
 func TestBackend_RepoRequestFallsBackToNewRepo(t *testing.T) {
 	bd := setup(t, kojitest.Options{StallRepoRequests: true})
-	var log syncBuffer
+	var log testlog.Buffer
 	be := repoWaitBackend(t, bd, 2*time.Second, &log)
 	b := mustPlan(t, testStream("fallback", map[string]int64{"a": 0, "b": 1}), 25)
 	start := time.Now()
@@ -184,7 +183,7 @@ func TestBackend_RepoRequestFallsBackToNewRepo(t *testing.T) {
 // given a fallback.
 func TestBackend_RepoRequestWorkedNoFallback(t *testing.T) {
 	bd := setup(t, kojitest.Options{RepoDuration: 600 * time.Millisecond})
-	var log syncBuffer
+	var log testlog.Buffer
 	be := repoWaitBackend(t, bd, 800*time.Millisecond, &log)
 	b := mustPlan(t, testStream("worked", map[string]int64{"a": 0}), 26)
 	if _, err := runner.Execute(context.Background(), be, b, runner.ExecuteOptions{Logger: quiet}); err != nil {
@@ -199,7 +198,7 @@ func TestBackend_RepoRequestWorkedNoFallback(t *testing.T) {
 // naming the request and the failed newRepo task, before the deadline.
 func TestBackend_RepoFallbackFails(t *testing.T) {
 	bd := setup(t, kojitest.Options{StallRepoRequests: true, RepoDuration: kojitest.Manual})
-	var log syncBuffer
+	var log testlog.Buffer
 	be := repoWaitBackend(t, bd, 10*time.Second, &log)
 	b := mustPlan(t, testStream("nofallback", map[string]int64{"a": 0}), 27)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -239,7 +238,7 @@ func TestBackend_RepoFallbackFails(t *testing.T) {
 // the wait, it does not shorten a normal one.
 func TestBackend_RepoWaitWithinTimeout(t *testing.T) {
 	bd := setup(t, kojitest.Options{RepoDuration: 50 * time.Millisecond})
-	var log syncBuffer
+	var log testlog.Buffer
 	be := repoWaitBackend(t, bd, 5*time.Second, &log)
 	b := mustPlan(t, testStream("slowrepo", map[string]int64{"a": 0, "b": 1}), 24)
 	if _, err := runner.Execute(context.Background(), be, b, runner.ExecuteOptions{Logger: quiet}); err != nil {
@@ -259,22 +258,4 @@ func TestNewBackend_RepoTimeout(t *testing.T) {
 
 func newTestTextLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger and a test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
+	"github.com/rida-build/rida/internal/testlog"
 	"github.com/rida-build/rida/local"
 	"github.com/rida-build/rida/runner"
 )
@@ -86,24 +86,6 @@ func hostileRepo(t testing.TB, name, spec string, files, symlinks map[string]str
 		t.Fatal(err)
 	}
 	return &runner.Component{Key: name, Package: name, Repository: "file://" + dir, Ref: "main", Commit: h.String()}
-}
-
-// syncBuffer is a log sink several goroutines write.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // assertSecretNowhere fails the test if secret appears in any update's
@@ -260,7 +242,7 @@ func TestBackend_HostileRepositories(t *testing.T) {
 				requireSandbox(t)
 			}
 			secretPath, secret := plantSecret(t)
-			var slogOut syncBuffer
+			var slogOut testlog.Buffer
 			be := mustNew(t, local.Options{
 				Sandbox: tt.sandbox, Lookaside: srv.URL + "/repo/pkgs/rpms",
 				Logger: slog.New(slog.NewTextHandler(&slogOut, &slog.HandlerOptions{Level: slog.LevelDebug})),

@@ -6,11 +6,11 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rida-build/rida/examples"
+	"github.com/rida-build/rida/internal/testlog"
 	"github.com/rida-build/rida/modgraph"
 	"github.com/rida-build/rida/runner"
 	"github.com/rida-build/rida/state"
@@ -176,7 +176,7 @@ func TestCascader_For(t *testing.T) {
 // A failed build is logged at WARN (the packager's failure) or ERROR
 // (infrastructure), so an operator finds it.
 func TestRunner_FailedBuildLogsAtWarn(t *testing.T) {
-	var buf syncBuffer
+	var buf testlog.Buffer
 	bx := setup(t, func(o *runner.Options) {
 		o.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	})
@@ -196,24 +196,6 @@ func TestRunner_FailedBuildLogsAtWarn(t *testing.T) {
 	if out := buf.String(); !strings.Contains(out, `level=WARN msg="runner: build finished"`) || !strings.Contains(out, "result=failed") {
 		t.Errorf("log:\n%s", out)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the runner's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // Five components whose repositories do not exist: the reason names the

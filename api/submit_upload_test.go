@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
 	"mime/multipart"
 	"net/http"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/rida-build/rida/api"
+	"github.com/rida-build/rida/internal/testfs"
 	"github.com/rida-build/rida/state"
 )
 
@@ -264,26 +264,6 @@ func (f fakeModulemds) ReadModulemd(context.Context, string, string, string) ([]
 	return []byte(f.yaml), nil
 }
 
-// filesUnder lists the regular files under dir, relative to it.
-func filesUnder(t *testing.T, dir string) []string {
-	t.Helper()
-	var out []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.IsDir() {
-			rel, _ := filepath.Rel(dir, p)
-			out = append(out, rel)
-		}
-		return nil
-	})
-	if err != nil && !os.IsNotExist(err) {
-		t.Fatal(err)
-	}
-	return out
-}
-
 // TestServer_Submit_UploadedSRPMs: with the local backend, SRPM files are
 // multipart file parts stored under the uploads directory (a new
 // directory per submission, the client's file name reduced to its last
@@ -299,7 +279,7 @@ func TestServer_Submit_UploadedSRPMs(t *testing.T) {
 		o.Modulemds = fakeModulemds{upYAML("")}
 	}})
 	path := "/module-build-service/1/module-builds/"
-	before := filesUnder(t, b.dataDir)
+	before := testfs.Files(t, b.dataDir)
 	scratch := part{name: "scratch", value: "true"}
 	yaml := func(stream string) part {
 		return part{name: "yaml", file: "umod.yaml", value: upYAML("  stream: " + stream + "\n")}
@@ -323,7 +303,7 @@ func TestServer_Submit_UploadedSRPMs(t *testing.T) {
 	if len(opts2.SRPMs) != 1 || opts2.SRPMs[0].Package != "pkg-b" || opts2.HasUploads() == false || opts2.Modulemd != "" {
 		t.Errorf("scm submission options %+v", opts2)
 	}
-	stored := filesUnder(t, uploads)
+	stored := testfs.Files(t, uploads)
 	if len(stored) != 2 {
 		t.Fatalf("uploads %v", stored)
 	}
@@ -357,11 +337,11 @@ func TestServer_Submit_UploadedSRPMs(t *testing.T) {
 	})
 	// The refused submissions left nothing behind; nothing was written
 	// outside the uploads directory.
-	if after := filesUnder(t, uploads); !slices.Equal(after, stored) {
+	if after := testfs.Files(t, uploads); !slices.Equal(after, stored) {
 		t.Errorf("uploads after the refusals: %v, want %v", after, stored)
 	}
 	var outside []string
-	for _, f := range filesUnder(t, b.dataDir) {
+	for _, f := range testfs.Files(t, b.dataDir) {
 		if !strings.HasPrefix(f, "uploads"+string(filepath.Separator)) && !slices.Contains(before, f) {
 			outside = append(outside, f)
 		}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
 	"mime/multipart"
 	"net/http"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rida-build/rida/examples"
+	"github.com/rida-build/rida/internal/testfs"
 	"github.com/rida-build/rida/local"
 )
 
@@ -232,7 +232,10 @@ func TestScratchUploads_E2E(t *testing.T) {
 
 	// (c) Refusals.
 	uploads := filepath.Join(data, "uploads")
-	kept := filesIn(t, uploads)
+	kept := testfs.Files(t, uploads)
+	if len(kept) == 0 {
+		t.Fatalf("no upload stored under %s by (b)", uploads)
+	}
 	yaml := scratchYAML("  name: rida-scratch\n")
 	for _, tc := range []struct {
 		name   string
@@ -265,7 +268,7 @@ func TestScratchUploads_E2E(t *testing.T) {
 			t.Errorf("%s: %d %v, want %d with %q", tc.name, code, m["message"], tc.status, tc.want)
 		}
 	}
-	if got := filesIn(t, uploads); !slices.Equal(got, kept) {
+	if got := testfs.Files(t, uploads); !slices.Equal(got, kept) {
 		t.Errorf("uploads after the refusals: %v, want %v", got, kept)
 	}
 	for _, p := range []string{filepath.Join(dir, "x.src.rpm"), filepath.Join(data, "x.src.rpm"), filepath.Join(dir, "zzz-1-1.src.rpm")} {
@@ -273,24 +276,4 @@ func TestScratchUploads_E2E(t *testing.T) {
 			t.Errorf("%s was written", p)
 		}
 	}
-}
-
-// filesIn lists the files under dir, relative to it.
-func filesIn(t *testing.T, dir string) []string {
-	t.Helper()
-	var out []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.IsDir() {
-			rel, _ := filepath.Rel(dir, p)
-			out = append(out, rel)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }

@@ -3,19 +3,13 @@ package local_test
 import (
 	"cmp"
 	"log/slog"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
-	"github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/object"
 	"gopkg.in/yaml.v3"
 
 	"github.com/rida-build/rida/examples"
@@ -134,35 +128,7 @@ func demoBuild(t testing.TB, id int64) *runner.Build {
 // and returns a component for it.
 func specRepo(t testing.TB, name, spec string, extra map[string]string) *runner.Component {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), name)
-	repo, err := git.PlainInitWithOptions(dir, &git.PlainInitOptions{
-		InitOptions: git.InitOptions{DefaultBranch: plumbing.NewBranchReferenceName("main")},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wt, err := repo.Worktree()
-	if err != nil {
-		t.Fatal(err)
-	}
-	files := map[string]string{name + ".spec": spec}
-	for k, v := range extra {
-		files[k] = v
-	}
-	for f, content := range files {
-		if err := os.WriteFile(filepath.Join(dir, f), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := wt.Add(f); err != nil {
-			t.Fatal(err)
-		}
-	}
-	sig := &object.Signature{Name: "test", Email: "test@rida.invalid", When: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
-	h, err := wt.Commit("import", &git.CommitOptions{Author: sig, Committer: sig})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &runner.Component{Key: name, Package: name, Repository: "file://" + dir, Ref: "main", Commit: h.String()}
+	return hostileRepo(t, name, spec, extra, nil)
 }
 
 // tinySpec returns a noarch spec whose %build runs build (shell lines).
